@@ -1,0 +1,2 @@
+/** System-boundary interfaces: what touches the host beyond plain fs and network. */
+export * from './fsx.js';

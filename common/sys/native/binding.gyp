@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "berth_fsx",
+      "sources": ["fsx.c"],
+      "cflags": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-D_GNU_SOURCE"]
+    }
+  ]
+}
