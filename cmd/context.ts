@@ -1,0 +1,88 @@
+/**
+ * Wiring for one CLI invocation: the store layout from `--root`/`BERTH_ROOT`, the
+ * configuration, the metadata database and the image services, each created on first use
+ * (so `berth --help` touches nothing) and closed when the command ends.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type BerthConfig } from '../common/config.js';
+import { MetadataDb } from '../common/metadata.js';
+import { defaultRoot, defaultRunRoot, StateLayout } from '../common/paths.js';
+import { ContentStore, CredentialStore, ImageRecords, ImageService, RegistryClient } from '../image/index.js';
+import { SchemaValidator } from '../oci/index.js';
+
+/** Global options every command sees. */
+export interface GlobalOptions {
+  readonly root?: string | undefined;
+  readonly debug?: boolean | undefined;
+}
+
+/** Lazily built services of one invocation. Call {@link close} when done. */
+export class CommandContext {
+  readonly layout: StateLayout;
+  readonly debug: boolean;
+  #db: MetadataDb | undefined;
+  #config: BerthConfig | undefined;
+  #validator: SchemaValidator | undefined;
+
+  constructor(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
+    const root = options.root ?? env['BERTH_ROOT'] ?? defaultRoot;
+    this.layout = new StateLayout(root, env['BERTH_RUN_ROOT'] ?? defaultRunRoot);
+    this.debug = options.debug === true;
+  }
+
+  /** berth's configuration (`<root>/config.json`). */
+  async config(): Promise<BerthConfig> {
+    this.#config ??= await loadConfig(this.layout.configFile());
+    return this.#config;
+  }
+
+  /** The metadata database, opened on first use. */
+  db(): MetadataDb {
+    this.#db ??= MetadataDb.open(this.layout.database());
+    return this.#db;
+  }
+
+  /** The OCI schema validator. */
+  validator(): SchemaValidator {
+    this.#validator ??= new SchemaValidator();
+    return this.#validator;
+  }
+
+  /** The content store. */
+  store(): ContentStore {
+    return new ContentStore(this.layout);
+  }
+
+  /** Image metadata queries. */
+  records(): ImageRecords {
+    return new ImageRecords(this.db());
+  }
+
+  /** Local image operations. */
+  images(): ImageService {
+    return new ImageService(this.records(), this.store());
+  }
+
+  /** Registry credentials: berth's auth file, falling back to docker's config.json. */
+  credentials(env: NodeJS.ProcessEnv = process.env): CredentialStore {
+    const configHome = env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config');
+    const dockerConfig = env['DOCKER_CONFIG'] ?? join(homedir(), '.docker');
+    return new CredentialStore({
+      path: env['BERTH_AUTH_FILE'] ?? join(configHome, 'berth', 'auth.json'),
+      dockerConfigPath: join(dockerConfig, 'config.json'),
+    });
+  }
+
+  /** A registry client with the configured insecure registries and credentials. */
+  async registry(): Promise<RegistryClient> {
+    const config = await this.config();
+    return new RegistryClient({ credentials: this.credentials(), insecureRegistries: config.insecureRegistries, userAgent: 'berth/0.1' });
+  }
+
+  /** Releases what was opened. */
+  close(): void {
+    this.#db?.close();
+    this.#db = undefined;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The berth command line: builds the commander program, runs it, and is the one place that
+ * prints errors and maps them to exit codes (STYLE.md §3; README "Exit codes").
+ */
+import { Command, CommanderError } from 'commander';
+import { BerthError, ExitCode } from '../common/errors.js';
+import { registerImage } from './commands/image.js';
+import { registerImages } from './commands/images.js';
+import { registerLogin } from './commands/login.js';
+import { registerPull } from './commands/pull.js';
+import { registerRmi } from './commands/rmi.js';
+import { registerTag } from './commands/tag.js';
+
+/** Builds the program with every command registered. */
+export function buildProgram(): Command {
+  const program = new Command('berth')
+    .description('A container runtime and image tool for Linux')
+    .version('0.1.0', '-v, --version')
+    .option('--root <dir>', 'store root (default: $BERTH_ROOT or /var/lib/berth)')
+    .option('--debug', 'print the cause chain of errors')
+    .showHelpAfterError('(run "berth --help" for usage)')
+    .exitOverride();
+  registerPull(program);
+  registerImages(program);
+  registerRmi(program);
+  registerTag(program);
+  registerImage(program);
+  registerLogin(program);
+  // Subcommands inherit exitOverride only when set before they are added; set it on all.
+  for (const c of allCommands(program)) c.exitOverride();
+  return program;
+}
+
+function allCommands(command: Command): Command[] {
+  return command.commands.flatMap((c) => [c, ...allCommands(c)]);
+}
+
+/** Formats an error for the terminal: message, hint, and with `debug` the cause chain. */
+export function formatError(err: unknown, debug: boolean): string {
+  const lines: string[] = [];
+  if (err instanceof BerthError) {
+    lines.push(`Error: ${err.message}`);
+    if (err.hint !== undefined) lines.push(`Hint: ${err.hint}`);
+  } else {
+    lines.push(`Error: ${err instanceof Error ? err.message : String(err)}`);
+    if (!debug) lines.push('Hint: this is a bug in berth; run again with --debug and report the output');
+  }
+  if (debug) {
+    let cause: unknown = err instanceof Error ? err.cause : undefined;
+    while (cause !== undefined) {
+      lines.push(`Caused by: ${cause instanceof Error ? cause.message : String(cause)}`);
+      cause = cause instanceof Error ? cause.cause : undefined;
+    }
+    if (err instanceof Error && !(err instanceof BerthError) && err.stack !== undefined) lines.push(err.stack);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs berth with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version "errors" are successes; commander already printed the message.
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    const debug = argv.includes('--debug');
+    process.stderr.write(formatError(err, debug));
+    return err instanceof BerthError ? err.exitCode : ExitCode.failed;
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Running a command action: builds the {@link CommandContext} from the global options,
+ * runs the action, closes the context, and leaves errors to main's single handler.
+ */
+import type { Command } from 'commander';
+import { CommandContext, type GlobalOptions } from './context.js';
+
+/**
+ * Wraps an action so it receives a context first. Commander passes the positional
+ * arguments, then the options, then the command; the wrapper finds the command last.
+ */
+export function withContext<A extends unknown[]>(
+  action: (ctx: CommandContext, ...args: A) => Promise<void>,
+): (...args: unknown[]) => Promise<void> {
+  return async (...args: unknown[]) => {
+    const command = args.at(-1) as Command;
+    const globals = command.optsWithGlobals<GlobalOptions>();
+    const ctx = new CommandContext(globals);
+    try {
+      await action(ctx, ...(args.slice(0, -1) as A));
+    } finally {
+      ctx.close();
+    }
+  };
+}

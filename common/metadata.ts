@@ -1,0 +1,148 @@
+/**
+ * The metadata database: one SQLite file per store (WAL, busy timeout) so that concurrent
+ * berth processes see one truth and a crash at any point leaves it consistent (SQLite's
+ * own atomic commit). This module owns the schema; modules keep their queries next to
+ * their logic and use {@link MetadataDb.transaction} for anything that writes more than one
+ * row.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** Schema migrations, applied in order; the index + 1 is the schema version (PRAGMA user_version). */
+const migrations: readonly string[] = [
+  `
+  -- Unpacked layers, one per diffID. A row exists only once the layer directory is complete.
+  CREATE TABLE layers (
+    diff_id    TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,   -- bytes of regular files
+    created_at TEXT NOT NULL
+  );
+  -- Images, keyed by the image ID (the config digest), as docker keys them.
+  CREATE TABLE images (
+    id              TEXT PRIMARY KEY,
+    manifest_digest TEXT NOT NULL,
+    manifest_type   TEXT NOT NULL,
+    config_size     INTEGER NOT NULL,
+    os              TEXT NOT NULL,
+    architecture    TEXT NOT NULL,
+    variant         TEXT,
+    created         TEXT,           -- the config's "created"
+    pulled_at       TEXT NOT NULL
+  );
+  -- The layers of an image, bottom first.
+  CREATE TABLE image_layers (
+    image_id    TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    diff_id     TEXT NOT NULL REFERENCES layers(diff_id),
+    blob_digest TEXT NOT NULL,
+    blob_size   INTEGER NOT NULL,
+    media_type  TEXT NOT NULL,
+    PRIMARY KEY (image_id, position)
+  );
+  CREATE INDEX image_layers_diff ON image_layers(diff_id);
+  -- Tags: "docker.io/library/busybox:latest" → image.
+  CREATE TABLE tags (
+    name     TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+  );
+  -- Repo digests: "docker.io/library/busybox@sha256:…" → image; the digest is the one the
+  -- image was pulled by (an index's digest for multi-platform images).
+  CREATE TABLE repo_digests (
+    name     TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+  );
+  -- Blobs an image needs besides its layers: its manifest and config, and the index it
+  -- was selected from. Used by garbage collection.
+  CREATE TABLE image_blobs (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (image_id, digest)
+  );
+  -- Content a running command is working on (a pull between download and commit), so that
+  -- garbage collection leaves it alone. Rows of dead pids are stale and ignored/removed.
+  CREATE TABLE leases (
+    pid    INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (pid, digest)
+  );
+  `,
+];
+
+/** An open metadata database. Close it when the command ends. */
+export class MetadataDb {
+  readonly #db: Database.Database;
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  /** Opens (creating and migrating if needed) the database at `path`. */
+  static open(path: string): MetadataDb {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const db = new Database(path, { timeout: 30_000 });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    const meta = new MetadataDb(db);
+    meta.#migrate();
+    return meta;
+  }
+
+  #migrate(): void {
+    // BEGIN IMMEDIATE takes the write lock first, so two processes opening a new store
+    // do not both apply the same migration.
+    this.#db.transaction(() => {
+      const version = this.#db.pragma('user_version', { simple: true });
+      const from = typeof version === 'number' ? version : 0;
+      for (let i = from; i < migrations.length; i++) this.#db.exec(migrations[i] ?? '');
+      if (from < migrations.length) this.#db.pragma(`user_version = ${migrations.length}`);
+    }).immediate();
+  }
+
+  /** Runs `fn` in one write transaction (BEGIN IMMEDIATE); rolls back if it throws. */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn).immediate();
+  }
+
+  /**
+   * Runs async `fn` holding the database's write lock (BEGIN IMMEDIATE … COMMIT), so that
+   * no other process commits in between: garbage collection uses it to decide and hide
+   * what it removes atomically with respect to pulls taking leases. `fn` must not use
+   * {@link transaction} (this connection is already in one).
+   */
+  async withWriteLock<T>(fn: () => Promise<T>): Promise<T> {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = await fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  /** Runs a statement that changes rows; returns the number changed. */
+  run(sql: string, ...params: readonly SqlValue[]): number {
+    return this.#db.prepare(sql).run(...params).changes;
+  }
+
+  /** Returns every row of a query, as `unknown` records for the caller to parse. */
+  all(sql: string, ...params: readonly SqlValue[]): Record<string, unknown>[] {
+    return this.#db.prepare(sql).all(...params) as Record<string, unknown>[];
+  }
+
+  /** Returns the first row of a query, or undefined. */
+  get(sql: string, ...params: readonly SqlValue[]): Record<string, unknown> | undefined {
+    return this.#db.prepare(sql).get(...params) as Record<string, unknown> | undefined;
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.#db.close();
+  }
+}
+
+/** Values that may be bound to a statement. */
+export type SqlValue = string | number | bigint | null;

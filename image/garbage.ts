@@ -1,0 +1,55 @@
+/**
+ * Garbage collection of the content store: removes blobs and layers that no image refers to
+ * and no live pull has leased, and staging leftovers of dead processes.
+ *
+ * Removal never races a pull: the decision and the hiding (a rename out of sight) happen
+ * while holding the metadata write lock, and a pull leases its digests (a write) before it
+ * checks what is present. Either the pull's lease comes first and the content is kept, or
+ * the content is gone before the pull looks and the pull fetches it again.
+ */
+import { isProcessAlive } from '../common/process.js';
+import type { Digest } from '../oci/index.js';
+import type { ContentStore } from './content-store.js';
+import type { ImageRecords } from './image-records.js';
+
+/** What a collection removed. */
+export interface GarbageResult {
+  readonly layers: number;
+  readonly blobs: number;
+  /** Bytes freed: blob sizes plus recorded unpacked layer sizes. */
+  readonly reclaimedBytes: number;
+}
+
+/** Removes unreferenced, unleased blobs and layers. */
+export async function collectGarbage(store: ContentStore, records: ImageRecords): Promise<GarbageResult> {
+  await store.recover();
+  const hidden: string[] = [];
+  let layers = 0;
+  let blobs = 0;
+  let reclaimedBytes = 0;
+  await records.withWriteLock(async () => {
+    const leased = records.liveLeases(isProcessAlive);
+    const usedLayers = records.referencedLayers();
+    const usedBlobs = records.referencedBlobs();
+    for (const diffId of await store.listLayers()) {
+      if (usedLayers.has(diffId) || leased.has(diffId)) continue;
+      const size = records.layerSize(diffId as Digest) ?? 0;
+      const gone = await store.hideLayer(diffId);
+      if (gone === undefined) continue;
+      hidden.push(gone.path);
+      layers++;
+      reclaimedBytes += size;
+    }
+    for (const digest of await store.listBlobs()) {
+      if (usedBlobs.has(digest) || leased.has(digest)) continue;
+      const gone = await store.hideBlob(digest);
+      if (gone === undefined) continue;
+      hidden.push(gone.path);
+      blobs++;
+      reclaimedBytes += gone.bytes;
+    }
+    records.forgetUnusedLayers();
+  });
+  for (const path of hidden) await store.discard(path);
+  return { layers, blobs, reclaimedBytes };
+}
