@@ -67,7 +67,7 @@ export async function snapshotTree(root: string): Promise<TreeSnapshot> {
       const st = await lstat(full, { bigint: true });
       const type = entryType(st.mode);
       const xattrs: Record<string, string> = {};
-      for (const attr of fsx.llistxattr(full).sort()) xattrs[attr] = showBytes(fsx.lgetxattr(full, attr));
+      for (const attr of fsx.llistxattr(full).sort()) xattrs[attr] = showXattrValue(fsx.lgetxattr(full, attr));
       raw.push({
         path,
         type,
@@ -149,15 +149,12 @@ export function formatDifferences(differences: readonly TreeDifference[], limit 
   const lines = differences.slice(0, limit).map((d) => {
     if (d.kind === 'missing') return `${d.path}: missing`;
     if (d.kind === 'extra') return `${d.path}: unexpected`;
+    const show = (value: unknown): string =>
+      value === undefined ? 'none' : d.kind === 'mode' && typeof value === 'number' ? `0o${value.toString(8)}` : JSON.stringify(value);
     return `${d.path}: ${d.kind} ${show(d.a)} != ${show(d.b)}`;
   });
   if (differences.length > limit) lines.push(`… and ${differences.length - limit} more`);
   return lines.join('\n');
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'number') return `0o${value.toString(8)} (${value})`;
-  return value === undefined ? 'none' : JSON.stringify(value);
 }
 
 function entryType(mode: bigint): EntryType {
@@ -186,7 +183,8 @@ function deviceNumbers(rdev: bigint): { major: number; minor: number } {
   return { major: Number(major), minor: Number(minor) };
 }
 
-function showBytes(value: Buffer): string {
+/** How snapshots show an xattr value: `text:…` when printable ASCII, else `hex:…`. */
+export function showXattrValue(value: Buffer): string {
   const text = value.toString('utf8');
   return /^[\x20-\x7e]*$/.test(text) && Buffer.from(text).equals(value) ? `text:${text}` : `hex:${value.toString('hex')}`;
 }

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Enforces STYLE.md §1: imports only go down the layering table, nothing imports cmd or
+// api, cross-module imports go through the module's index.ts (common/ excepted: it is a
+// toolkit of independent small files), and no import cycles between files.
+// Exit 0 when clean, 1 with one line per problem otherwise.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+
+// The tree to check: the repository, or a directory given as the first argument (tests).
+const root = resolve(process.argv[2] ?? join(dirname(new URL(import.meta.url).pathname), '..'));
+const allowed = {
+  cmd: ['runtime', 'image', 'network', 'vm', 'cgroups', 'common', 'oci'],
+  api: ['runtime', 'image', 'network', 'vm', 'cgroups', 'common', 'oci'],
+  runtime: ['image', 'network', 'vm', 'cgroups', 'common', 'oci'],
+  image: ['common', 'oci'],
+  network: ['common', 'oci'],
+  vm: ['common', 'oci'],
+  cgroups: ['common', 'oci'],
+  common: ['oci'],
+  oci: [],
+};
+const deepImportsAllowed = new Set(['common']);
+const modules = Object.keys(allowed);
+
+function* sourceFiles(dir) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (name === 'node_modules' || name === 'build' || name === 'schema') continue;
+    if (statSync(path).isDirectory()) yield* sourceFiles(path);
+    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) yield path;
+  }
+}
+
+const importPattern = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function moduleOf(file) {
+  return relative(root, file).split(sep)[0];
+}
+
+const problems = [];
+const graph = new Map();
+for (const mod of modules) {
+  let files = [];
+  try {
+    files = [...sourceFiles(join(root, mod))];
+  } catch {
+    continue;
+  }
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    const edges = [];
+    for (const m of text.matchAll(importPattern)) {
+      const spec = m[1] ?? m[2];
+      if (!spec.startsWith('.')) continue;
+      const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
+      const targetMod = moduleOf(target);
+      const where = relative(root, file);
+      if (targetMod !== mod) {
+        if (!modules.includes(targetMod)) {
+          problems.push(`${where}: imports "${spec}" from outside the source modules`);
+        } else if (!allowed[mod].includes(targetMod)) {
+          problems.push(`${where}: ${mod}/ must not import ${targetMod}/ ("${spec}"); see STYLE.md §1`);
+        } else if (!deepImportsAllowed.has(targetMod) && relative(join(root, targetMod), target) !== 'index.ts') {
+          problems.push(`${where}: import ${targetMod}/ through its index.ts, not "${spec}"`);
+        }
+      }
+      edges.push(target);
+    }
+    graph.set(file, edges);
+  }
+}
+
+// Cycles between files (Tarjan's strongly connected components).
+let index = 0;
+const stack = [];
+const info = new Map();
+function strongConnect(v) {
+  info.set(v, { index, low: index, onStack: true });
+  index++;
+  stack.push(v);
+  for (const w of graph.get(v) ?? []) {
+    if (!graph.has(w)) continue;
+    if (!info.has(w)) {
+      strongConnect(w);
+      info.get(v).low = Math.min(info.get(v).low, info.get(w).low);
+    } else if (info.get(w).onStack) {
+      info.get(v).low = Math.min(info.get(v).low, info.get(w).index);
+    }
+  }
+  if (info.get(v).low === info.get(v).index) {
+    const component = [];
+    let w;
+    do {
+      w = stack.pop();
+      info.get(w).onStack = false;
+      component.push(relative(root, w));
+    } while (w !== v);
+    if (component.length > 1) problems.push(`import cycle: ${component.sort().join(' <-> ')}`);
+  }
+}
+for (const v of graph.keys()) if (!info.has(v)) strongConnect(v);
+
+if (problems.length > 0) {
+  for (const p of problems) console.error(p);
+  console.error(`lint-layers: ${problems.length} problem(s)`);
+  process.exit(1);
+}
+console.log(`lint-layers: ${graph.size} files, layering and cycles ok`);
