@@ -1,0 +1,165 @@
+/**
+ * The layer directory being written, and the only place that turns a clean relative path
+ * into a host path. Parent directories are resolved inside the root: a symlink an earlier
+ * entry placed is followed as if the layer directory were "/" (openat2(2)
+ * RESOLVE_IN_ROOT, through the fsx addon), so no entry can reach outside it. The final
+ * component of an entry is never followed: whatever is there is removed and recreated
+ * (image-spec layer.md "Changeset over existing files").
+ */
+import { lstat, mkdir, realpath, rm, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import {
+  InvalidArgumentError,
+  InvalidContentError,
+  NotFoundError,
+  isErrnoError,
+} from '../../common/errors.js';
+import { loadFsx, type Fsx } from '../../common/sys/index.js';
+import { DirTree } from './dir-tree.js';
+import { joinPath, printable } from './safe-path.js';
+
+/** What {@link LayerRoot.clear} found at a path and did with it. */
+export interface ClearResult {
+  /** The path is an existing directory and was kept (the new entry is a directory too). */
+  readonly kept: boolean;
+  /** The path held an overlay whiteout (a 0/0 character device), now removed. */
+  readonly wasWhiteout: boolean;
+}
+
+/** See the module comment. One instance per unpack; not safe for concurrent writers. */
+export class LayerRoot {
+  /** The layer directory's canonical absolute path. */
+  readonly path: string;
+  /** Known real directories and the metadata pending for them. */
+  readonly dirs = new DirTree();
+  /** True when the layer directory is setgid, so new files inherit its group. */
+  readonly setgid: boolean;
+  readonly fsx: Fsx;
+  readonly #prefix: string;
+
+  private constructor(path: string, setgid: boolean, fsx: Fsx) {
+    this.path = path;
+    this.setgid = setgid;
+    this.fsx = fsx;
+    this.#prefix = `${path}/`;
+  }
+
+  /** Opens the layer directory `dir`, which must exist (and should be empty). */
+  static async open(dir: string): Promise<LayerRoot> {
+    let path: string;
+    let stats: Stats;
+    try {
+      path = await realpath(dir);
+      stats = await lstat(path);
+    } catch (err) {
+      if (isErrnoError(err, 'ENOENT')) throw new NotFoundError(`Cannot unpack layer into "${dir}": it does not exist`, { cause: err });
+      throw err;
+    }
+    if (!stats.isDirectory()) throw new InvalidArgumentError(`Cannot unpack layer into "${dir}": it is not a directory`);
+    if (path === '/') throw new InvalidArgumentError('Cannot unpack layer into "/": a layer needs a directory of its own');
+    return new LayerRoot(path, (stats.mode & 0o2000) !== 0, loadFsx());
+  }
+
+  /** The host path of a real relative path (one without symlinks, as resolveDir returns). */
+  host(path: string): string {
+    return path === '' ? this.path : this.#prefix + path;
+  }
+
+  /**
+   * The real relative path of directory `path` (clean, relative), its symlinks followed
+   * inside the root. Missing components are created (mode 0755, as containerd's mkparent
+   * does) when `create`; otherwise a missing one gives undefined. Throws
+   * InvalidContentError when a component is not a directory or a symlink's target is
+   * missing.
+   */
+  async resolveDir(path: string, create: boolean): Promise<string | undefined> {
+    if (this.dirs.has(path)) return path;
+    let real = '';
+    for (const part of path.split('/')) {
+      const next = joinPath(real, part);
+      if (this.dirs.has(next)) {
+        real = next;
+        continue;
+      }
+      const stats = await lstatIfExists(this.host(next));
+      if (stats === undefined) {
+        if (!create) return undefined;
+        await mkdir(this.host(next), 0o755);
+      } else if (stats.isSymbolicLink()) {
+        real = await this.#follow(next, path);
+        continue;
+      } else if (!stats.isDirectory()) {
+        throw new InvalidContentError(`Cannot unpack layer: "${printable(next)}" in "${printable(path)}" is not a directory`);
+      }
+      this.dirs.add(next);
+      real = next;
+    }
+    return real;
+  }
+
+  /**
+   * Makes room at real path `path` for a new entry after creating it failed with EEXIST:
+   * keeps an existing directory when the new entry is one too, otherwise removes what is
+   * there (recursively for a directory; rm never follows symlinks).
+   */
+  async clear(path: string, isDir: boolean): Promise<ClearResult> {
+    const host = this.host(path);
+    const stats = await lstatIfExists(host);
+    if (stats === undefined) return { kept: false, wasWhiteout: false };
+    if (stats.isDirectory()) {
+      if (isDir) return { kept: true, wasWhiteout: false };
+      await rm(host, { recursive: true, force: true });
+    } else {
+      await unlink(host);
+    }
+    this.dirs.remove(path);
+    return { kept: false, wasWhiteout: isWhiteout(stats) };
+  }
+
+  /** Resolves symlink `link` (a real path) inside the root to the real directory it names. */
+  async #follow(link: string, path: string): Promise<string> {
+    let resolved: string;
+    try {
+      resolved = this.fsx.resolveInRoot(this.path, link);
+    } catch (err) {
+      if (isErrnoError(err, 'ENOENT') || isErrnoError(err, 'ELOOP') || isErrnoError(err, 'ENOTDIR')) {
+        throw new InvalidContentError(
+          `Cannot unpack layer: "${printable(path)}" goes through symlink "${printable(link)}", whose target is missing or loops`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    const real = this.#relative(resolved, path);
+    const stats = await lstat(resolved);
+    if (!stats.isDirectory()) {
+      throw new InvalidContentError(`Cannot unpack layer: "${printable(path)}" goes through symlink "${printable(link)}", which is not a directory`);
+    }
+    this.dirs.add(real);
+    return real;
+  }
+
+  /** The root-relative form of a host path openat2 returned; refuses anything outside. */
+  #relative(host: string, path: string): string {
+    if (host === this.path) return '';
+    // RESOLVE_IN_ROOT cannot leave the root; checked anyway in case the root itself moved.
+    if (!host.startsWith(this.#prefix)) {
+      throw new InvalidContentError(`Cannot unpack layer: "${printable(path)}" resolves outside the layer directory`);
+    }
+    return host.slice(this.#prefix.length);
+  }
+}
+
+/** An overlay whiteout: a character device with device number 0/0 (overlayfs docs "whiteouts"). */
+export function isWhiteout(stats: Stats): boolean {
+  return stats.isCharacterDevice() && stats.rdev === 0;
+}
+
+async function lstatIfExists(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (isErrnoError(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
