@@ -55,6 +55,7 @@ const tagPattern = /^[\w][\w.-]{0,127}$/;
 /** distribution/reference `anchoredIdentifierRegexp`: an image ID, never a name. */
 const identifierPattern = /^[a-f0-9]{64}$/;
 
+const digestHint = 'A digest is "sha256:" followed by 64 lower-case hex digits';
 const referenceHint = 'Give an image such as "busybox", "user/app:1.0" or "registry.example.com:5000/app@sha256:<64 hex digits>"';
 
 function invalid(input: string, why: string, hint: string = referenceHint): InvalidArgumentError {
@@ -93,7 +94,7 @@ function parseDigest(input: string, digest: string): Digest {
   // registered algorithms with exact-length lower-case hex pass (go-digest Validate).
   const problem = digestProblem(digest);
   if (problem !== undefined) {
-    throw invalid(input, `the digest "${digest}" is invalid: ${problem}`, 'A digest is "sha256:" followed by 64 lower-case hex digits');
+    throw invalid(input, `the digest "${digest}" is invalid: ${problem}`, digestHint);
   }
   return digest as Digest;
 }

@@ -41,6 +41,15 @@ export interface BearerToken {
   readonly lifetimeMs: number;
 }
 
+/** What to ask a token server for. */
+export interface TokenRequest {
+  readonly method: Extract<AuthMethod, { kind: 'bearer' }>;
+  /** `repository:<path>:pull`; undefined to only authenticate. */
+  readonly scope: string | undefined;
+  /** Sent as Basic auth; undefined for an anonymous token. */
+  readonly credentials: Credentials | undefined;
+}
+
 /** Everything the token flow needs. */
 export interface AuthDeps {
   readonly transport: Transport;
@@ -73,27 +82,26 @@ export function basicAuthorization(credentials: Credentials): string {
  *
  * @throws RegistryError when the token server refuses or answers nonsense.
  */
-export async function fetchToken(
-  deps: AuthDeps, method: Extract<AuthMethod, { kind: 'bearer' }>, request: { scope: string | undefined; credentials: Credentials | undefined },
-  context: RequestContext,
-): Promise<BearerToken> {
-  const url = realmUrl(method, request, context);
+export async function fetchToken(deps: AuthDeps, request: TokenRequest, context: RequestContext): Promise<BearerToken> {
+  const url = realmUrl(request, context);
   const headers: Record<string, string> = { accept: 'application/json' };
   if (request.credentials !== undefined) {
     if (!deps.endpoints.canSendCredentials(url)) {
-      throw new RegistryError(`${context.operation}: the token server "${url.origin}" of registry "${context.domain}" uses plain HTTP`, {
+      const what = `the token server "${url.origin}" of registry "${context.domain}"`;
+      throw new RegistryError(`${context.operation}: ${what} uses plain HTTP`, {
         hint: `berth sends credentials only over HTTPS; if you trust the network, add "${url.host}" to the insecure registries`,
       });
     }
     headers['authorization'] = basicAuthorization(request.credentials);
   }
-  const response = await send(deps.transport, url, { headers, trustedOrigin: url.origin }, context);
+  const response = await send(deps.transport, { url, headers, trustedOrigin: url.origin }, context);
   if (response.status !== 200) {
     throw await responseError(response, context, request.credentials === undefined ? {} : {
-      unauthorized: `Check the user name and password for "${context.domain}" and log in again with "berth login ${context.domain}"`,
+      unauthorized: `Check the user name and password for "${context.domain}" `
+        + `and log in again with "berth login ${context.domain}"`,
     });
   }
-  const bytes = await readLimited(response.body, maxTokenResponse, url, context);
+  const bytes = await readLimited(response, maxTokenResponse, context);
   const invalid = (why: string, cause?: unknown): RegistryError => new RegistryError(
     `${context.operation}: the token server "${url.host}" answered ${why}`,
     { cause, hint: `The registry "${context.domain}" is misbehaving; try again later or report it to its operator` },
@@ -110,10 +118,8 @@ export async function fetchToken(
   return token;
 }
 
-function realmUrl(
-  method: Extract<AuthMethod, { kind: 'bearer' }>, request: { scope: string | undefined; credentials: Credentials | undefined },
-  context: RequestContext,
-): URL {
+function realmUrl(request: TokenRequest, context: RequestContext): URL {
+  const { method } = request;
   let url: URL;
   try {
     url = new URL(method.realm);
@@ -140,14 +146,15 @@ export function parseTokenResponse(document: unknown): BearerToken | undefined {
   return { token, lifetimeMs: Math.max(seconds, minimumTokenLifetimeSeconds) * 1000 };
 }
 
-/** Resolves like `promise`, or rejects with InterruptedError as soon as `signal` aborts. */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, operation: string): Promise<T> {
+/** Resolves like `promise`, or rejects with InterruptedError as soon as `context.signal` aborts. */
+export function abortable<T>(promise: Promise<T>, context: RequestContext): Promise<T> {
+  const { signal, operation } = context;
   if (signal === undefined) return promise;
   if (signal.aborted) return Promise.reject(new InterruptedError(`${operation}: interrupted`, { cause: signal.reason }));
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(new InterruptedError(`${operation}: interrupted`, { cause: signal.reason }));
     signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
+    void promise.then(
       (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
       (err: unknown) => { signal.removeEventListener('abort', onAbort); reject(err); },
     );

@@ -36,10 +36,10 @@ export class Authenticator {
    * what the registry asked before; undefined when it never asked (or there is nothing to
    * send). May fetch a token.
    */
-  async authorization(base: URL, scope: string | undefined, context: RequestContext): Promise<string | undefined> {
+  async authorization(scope: string | undefined, context: RequestContext): Promise<string | undefined> {
     const method = this.#methods.get(context.domain);
     if (method === undefined) return undefined;
-    return this.#authorize(base, method, scope, context, false);
+    return this.#authorize({ method, scope, fresh: false }, context);
   }
 
   /**
@@ -47,41 +47,51 @@ export class Authenticator {
    * with (a fresh token for Bearer), or undefined when a retry cannot succeed.
    */
   async challenged(
-    base: URL, scope: string | undefined, header: string | readonly string[] | undefined, context: RequestContext,
+    challenge: { scope: string | undefined; header: string | readonly string[] | undefined }, context: RequestContext,
   ): Promise<string | undefined> {
-    const method = authMethodOf(header);
+    const method = authMethodOf(challenge.header);
     if (method === undefined) return undefined;
     this.#methods.set(context.domain, method);
-    return this.#authorize(base, method, scope, context, true);
+    return this.#authorize({ method, scope: challenge.scope, fresh: true }, context);
   }
 
   async #authorize(
-    base: URL, method: AuthMethod, scope: string | undefined, context: RequestContext, fresh: boolean,
+    { method, scope, fresh }: { method: AuthMethod; scope: string | undefined; fresh: boolean }, context: RequestContext,
   ): Promise<string | undefined> {
-    const credentials = await this.#deps.credentials.get(context.domain);
     if (method.kind === 'basic') {
+      const credentials = await this.#deps.credentials.get(context.domain);
+      const base = this.#deps.endpoints.baseUrl(context.domain);
       if (credentials === undefined || !this.#deps.endpoints.canSendCredentials(base)) return undefined;
       return basicAuthorization(credentials);
     }
     const key = `${context.domain}\n${scope ?? ''}`;
     const cached = this.#tokens.get(key);
     if (!fresh && cached !== undefined && cached.expiresAt > this.#deps.clock.now()) {
-      return `Bearer ${await abortable(cached.promise, context.signal, context.operation)}`;
+      return `Bearer ${await abortable(cached.promise, context)}`;
     }
-    // Concurrent requests share one token fetch; it runs to completion without any one
-    // request's signal, and each request waits for it under its own signal.
+    const entry = this.#fetchShared(key, { method, scope }, context);
+    return `Bearer ${await abortable(entry.promise, context)}`;
+  }
+
+  /**
+   * Starts a token fetch that concurrent requests share: it runs to completion without any
+   * one request's signal, and each request waits for it under its own signal.
+   */
+  #fetchShared(
+    key: string, request: { method: Extract<AuthMethod, { kind: 'bearer' }>; scope: string | undefined }, context: RequestContext,
+  ): CachedToken {
     const shared: RequestContext = { operation: context.operation, domain: context.domain };
-    const entry: CachedToken = {
-      promise: fetchToken(this.#deps, method, { scope, credentials }, shared).then((token) => {
-        entry.expiresAt = this.#deps.clock.now() + token.lifetimeMs;
-        return token.token;
-      }),
-      expiresAt: Number.POSITIVE_INFINITY,
+    const fetch = async (): Promise<string> => {
+      const credentials = await this.#deps.credentials.get(context.domain);
+      const token = await fetchToken(this.#deps, { ...request, credentials }, shared);
+      entry.expiresAt = this.#deps.clock.now() + token.lifetimeMs;
+      return token.token;
     };
+    const entry: CachedToken = { promise: fetch(), expiresAt: Number.POSITIVE_INFINITY };
     this.#tokens.set(key, entry);
-    entry.promise.catch(() => {
+    void entry.promise.catch(() => {
       if (this.#tokens.get(key) === entry) this.#tokens.delete(key);
     });
-    return `Bearer ${await abortable(entry.promise, context.signal, context.operation)}`;
+    return entry;
   }
 }

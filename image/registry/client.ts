@@ -12,7 +12,10 @@ import { familiarName, isValidPath, isValidTag, type RepositoryName } from '../r
 import { authMethodOf, basicAuthorization, fetchToken, type Clock, type CredentialProvider, type Credentials } from './auth.js';
 import { Authenticator } from './authenticator.js';
 import { RegistryEndpoints } from './endpoints.js';
-import { discard, headerValue, readLimited, send, type HttpResponse, type RequestContext, type Transport } from './http.js';
+import {
+  cancel, discard, headerValue, readLimited, send,
+  type HttpResponse, type RequestContext, type SendInit, type Transport,
+} from './http.js';
 import { readManifest, type ManifestResult } from './manifest.js';
 import { responseError, type ErrorHints } from './response-error.js';
 import { nextLink, parseTagList } from './tags.js';
@@ -76,7 +79,7 @@ export class RegistryClient {
   readonly #auth: Authenticator;
   readonly #maxManifestBytes: number;
 
-  /** @throws InvalidArgumentError when an insecure registry or endpoint is malformed. */
+  /** @throws InvalidArgumentError when an insecure registry, endpoint or size limit is malformed. */
   constructor(options: RegistryClientOptions) {
     this.#transport = { dispatcher: options.dispatcher ?? getGlobalDispatcher(), userAgent: options.userAgent ?? 'berth' };
     this.#endpoints = new RegistryEndpoints(options);
@@ -87,6 +90,9 @@ export class RegistryClient {
       clock: options.clock ?? { now: () => Date.now() },
     });
     this.#maxManifestBytes = options.maxManifestBytes ?? defaultMaxManifestBytes;
+    if (!Number.isSafeInteger(this.#maxManifestBytes) || this.#maxManifestBytes <= 0) {
+      throw new InvalidArgumentError(`Invalid manifest size limit "${this.#maxManifestBytes}": it must be a positive integer`);
+    }
   }
 
   /**
@@ -100,7 +106,8 @@ export class RegistryClient {
     if (expected === undefined && !isValidTag(reference)) {
       throw new InvalidArgumentError(`Invalid manifest reference "${reference}": it is neither a tag nor a digest`);
     }
-    const context = this.#context(repo, `Cannot pull "${familiarName(repo)}${expected === undefined ? ':' : '@'}${reference}"`, options);
+    const shown = `${familiarName(repo)}${expected === undefined ? ':' : '@'}${reference}`;
+    const context = this.#context(repo, `Cannot pull "${shown}"`, options);
     const url = this.#url(repo, `manifests/${reference}`);
     const response = await this.#get(url, { accept: manifestAccept.join(', ') }, repo, context);
     return readManifest(response, { expected, maxBytes: this.#maxManifestBytes }, context);
@@ -123,7 +130,7 @@ export class RegistryClient {
     const response = await this.#get(this.#url(repo, `blobs/${digest}`), headers, repo, context);
     const resumed = offset > 0 && response.status === 206;
     if (response.status !== 200 && !resumed) {
-      response.body.destroy();
+      cancel(response.body);
       throw new RegistryError(`${context.operation}: the registry answered ${response.status} instead of the blob`, {
         status: response.status,
         hint: `The registry "${repo.domain}" is misbehaving; try again later`,
@@ -154,8 +161,10 @@ export class RegistryClient {
       }
       seen.add(url.href);
       const response = await this.#get(url, { accept: 'application/json' }, repo, context);
-      const bytes = await readLimited(response.body, maxTagPageBytes, response.url, context);
-      if (bytes === undefined) throw new InvalidContentError(`${context.operation}: a page of tags is larger than ${maxTagPageBytes} bytes`);
+      const bytes = await readLimited(response, maxTagPageBytes, context);
+      if (bytes === undefined) {
+        throw new InvalidContentError(`${context.operation}: a page of tags is larger than ${maxTagPageBytes} bytes`);
+      }
       tags.push(...parseTagList(bytes, context.operation));
       url = nextLink(headerValue(response.headers, 'link'), response.url);
     }
@@ -173,7 +182,7 @@ export class RegistryClient {
     const url = new URL('/v2/', base);
     const context: RequestContext = { operation: `Cannot log in to "${domain}"`, domain, signal: options.signal };
     const hints: ErrorHints = { unauthorized: `Check the user name and password (or access token) for "${domain}"` };
-    let response = await send(this.#transport, url, { trustedOrigin: base.origin }, context);
+    let response = await send(this.#transport, { url, trustedOrigin: base.origin }, context);
     if (response.status === 401) {
       const method = authMethodOf(response.headers['www-authenticate']);
       const refused = await responseError(response, context, hints);
@@ -183,9 +192,10 @@ export class RegistryClient {
         if (!this.#endpoints.canSendCredentials(base)) throw refused;
         authorization = basicAuthorization(credentials);
       } else {
-        authorization = `Bearer ${(await fetchToken(this.#deps(), method, { scope: undefined, credentials }, context)).token}`;
+        const token = await fetchToken(this.#deps(), { method, scope: undefined, credentials }, context);
+        authorization = `Bearer ${token.token}`;
       }
-      response = await send(this.#transport, url, { headers: { authorization }, trustedOrigin: base.origin }, context);
+      response = await send(this.#transport, { url, headers: { authorization }, trustedOrigin: base.origin }, context);
     }
     if (response.status < 200 || response.status >= 300) throw await responseError(response, context, hints);
     await discard(response.body);
@@ -195,17 +205,18 @@ export class RegistryClient {
   async #get(url: URL, headers: Record<string, string>, repo: RepositoryName, context: RequestContext): Promise<HttpResponse> {
     const base = this.#endpoints.baseUrl(repo.domain);
     const scope = `repository:${repo.path}:pull`;
-    const init = (authorization: string | undefined): { headers: Record<string, string>; trustedOrigin: string } => ({
+    const init = (authorization: string | undefined): SendInit => ({
+      url,
       headers: authorization === undefined ? headers : { ...headers, authorization },
       trustedOrigin: base.origin,
     });
-    let response = await send(this.#transport, url, init(await this.#auth.authorization(base, scope, context)), context);
+    let response = await send(this.#transport, init(await this.#auth.authorization(scope, context)), context);
     if (response.status === 401 && response.url.origin === base.origin) {
-      const challenge = response.headers['www-authenticate'];
+      const header = response.headers['www-authenticate'];
       const refused = await responseError(response, context);
-      const retry = await this.#auth.challenged(base, scope, challenge, context);
+      const retry = await this.#auth.challenged({ scope, header }, context);
       if (retry === undefined) throw refused;
-      response = await send(this.#transport, url, init(retry), context);
+      response = await send(this.#transport, init(retry), context);
     }
     if (response.status < 200 || response.status >= 300) throw await responseError(response, context);
     return response;
@@ -234,8 +245,9 @@ function checkContentRange(response: HttpResponse, offset: number, context: Requ
   const range = headerValue(response.headers, 'content-range') ?? '';
   const start = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(range.trim())?.[1];
   if (start !== undefined && Number(start) === offset) return;
-  response.body.destroy();
-  throw new InvalidContentError(`${context.operation}: asked to resume at byte ${offset}, the registry answered "Content-Range: ${range}"`, {
+  cancel(response.body);
+  const answer = `the registry answered "Content-Range: ${range}"`;
+  throw new InvalidContentError(`${context.operation}: asked to resume at byte ${offset}, ${answer}`, {
     hint: 'Remove the partial download and pull again',
   });
 }

@@ -24,7 +24,7 @@ export interface CredentialStoreOptions {
 /** docker/cli registry.IndexServer: the key Docker Hub credentials are stored under. */
 export const dockerHubAuthKey = 'https://index.docker.io/v1/';
 
-const dockerHubHosts = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+const dockerHubHosts: ReadonlySet<string> = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
 
 interface AuthFile {
   /** Every top-level field, kept as is when the file is rewritten. */
@@ -63,7 +63,12 @@ export class CredentialStore implements CredentialProvider {
     return undefined;
   }
 
-  /** Stores credentials for a registry domain in berth's file, replacing any for the same host. */
+  /**
+   * Stores credentials for a registry domain in berth's file, replacing any for the same host.
+   *
+   * @throws InvalidContentError when berth's file exists but is malformed.
+   * @throws FailedPreconditionError when it cannot be written.
+   */
   async set(domain: string, username: string, password: string): Promise<void> {
     const file = (await readAuthFile(this.#path)) ?? { document: {}, auths: {} };
     const auths = withoutHost(file.auths, domain);
@@ -71,7 +76,12 @@ export class CredentialStore implements CredentialProvider {
     await writeAtomic(this.#path, { ...file.document, auths });
   }
 
-  /** Removes the credentials of a registry domain from berth's file; true when there were some. */
+  /**
+   * Removes the credentials of a registry domain from berth's file (docker's is never
+   * changed); true when there were some.
+   *
+   * @throws InvalidContentError when berth's file is malformed; FailedPreconditionError when it cannot be written.
+   */
   async remove(domain: string): Promise<boolean> {
     const file = await readAuthFile(this.#path);
     if (file === undefined) return false;
@@ -114,7 +124,7 @@ async function readAuthFile(path: string): Promise<AuthFile | undefined> {
     text = await readFile(path, 'utf8');
   } catch (err) {
     if (isErrnoError(err, 'ENOENT')) return undefined;
-    throw new FailedPreconditionError(`Cannot read the credentials file "${path}": ${err instanceof Error ? err.message : String(err)}`, {
+    throw new FailedPreconditionError(`Cannot read the credentials file "${path}": ${errorText(err)}`, {
       cause: err,
       hint: 'Check its permissions',
     });
@@ -173,11 +183,15 @@ async function writeAtomic(path: string, document: Record<string, unknown>): Pro
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw new FailedPreconditionError(`Cannot write the credentials file "${path}": ${err instanceof Error ? err.message : String(err)}`, {
+    throw new FailedPreconditionError(`Cannot write the credentials file "${path}": ${errorText(err)}`, {
       cause: err,
       hint: 'Check that its directory is writable',
     });
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

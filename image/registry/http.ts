@@ -36,6 +36,7 @@ export interface HttpResponse {
 
 /** One request. */
 export interface SendInit {
+  readonly url: URL;
   readonly method?: 'GET' | 'HEAD';
   readonly headers?: Readonly<Record<string, string>>;
   /** The only origin that may receive the Authorization header. */
@@ -44,7 +45,7 @@ export interface SendInit {
 
 /** Go's net/http follows at most 10 redirects; so does berth. */
 const maxRedirects = 10;
-const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+const redirectStatuses: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 /** The first value of a response header. */
 export function headerValue(headers: HttpResponse['headers'], name: string): string | undefined {
@@ -59,8 +60,8 @@ export function headerValue(headers: HttpResponse['headers'], name: string): str
  * @throws RegistryError when the host cannot be reached or redirects loop.
  * @throws InterruptedError when `context.signal` aborts.
  */
-export async function send(transport: Transport, url: URL, init: SendInit, context: RequestContext): Promise<HttpResponse> {
-  let current = url;
+export async function send(transport: Transport, init: SendInit, context: RequestContext): Promise<HttpResponse> {
+  let current = init.url;
   let method = init.method ?? 'GET';
   let mayAuthorize = true;
   for (let hop = 0; ; hop++) {
@@ -125,7 +126,8 @@ function resolveLocation(location: string, base: URL, context: RequestContext): 
  *
  * @throws RegistryError when the connection fails mid-body; InterruptedError on abort.
  */
-export async function readLimited(body: ResponseBody, limit: number, url: URL, context: RequestContext): Promise<Buffer | undefined> {
+export async function readLimited(response: HttpResponse, limit: number, context: RequestContext): Promise<Buffer | undefined> {
+  const { body, url } = response;
   const chunks: Buffer[] = [];
   const iterable: AsyncIterable<unknown> = body;
   let total = 0;
@@ -134,16 +136,29 @@ export async function readLimited(body: ResponseBody, limit: number, url: URL, c
       const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
       total += bytes.length;
       if (total > limit) {
-        body.destroy();
+        cancel(body);
         return undefined;
       }
       chunks.push(bytes);
     }
   } catch (err) {
-    body.destroy();
+    cancel(body);
     throw bodyError(err, url, context);
   }
   return Buffer.concat(chunks, total);
+}
+
+/**
+ * Abandons a body. undici reports a destroyed, unfinished body as an "error" event
+ * (RequestAbortedError), which would be uncaught without a listener.
+ */
+export function cancel(body: ResponseBody): void {
+  body.on('error', ignore);
+  body.destroy();
+}
+
+function ignore(): void {
+  // The body was abandoned on purpose; its abort error means nothing.
 }
 
 /** Consumes and drops a body (keeping the connection reusable), or destroys it when large. */
@@ -153,7 +168,7 @@ export async function discard(body: ResponseBody): Promise<void> {
     await body.dump();
   } catch {
     // Nothing depends on this body: its failure is not the caller's failure.
-    body.destroy();
+    cancel(body);
   }
 }
 
@@ -163,7 +178,7 @@ const tlsCodes = /^(ERR_SSL|ERR_TLS|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|EPROT
  * A thrown request error as RegistryError (or InterruptedError when aborted). `foreign`
  * says the host is not the registry but where it redirected to (blob storage).
  */
-export function networkError(err: unknown, url: URL, context: RequestContext, foreign: boolean): RegistryError | InterruptedError {
+function networkError(err: unknown, url: URL, context: RequestContext, foreign: boolean): RegistryError | InterruptedError {
   if (context.signal?.aborted === true || (err instanceof Error && err.name === 'AbortError')) {
     return new InterruptedError(`${context.operation}: interrupted`, { cause: err });
   }
@@ -179,7 +194,7 @@ export function networkError(err: unknown, url: URL, context: RequestContext, fo
 }
 
 /** An error while a response body streams in, as RegistryError (or InterruptedError when aborted). */
-export function bodyError(err: unknown, url: URL, context: RequestContext): RegistryError | InterruptedError {
+function bodyError(err: unknown, url: URL, context: RequestContext): RegistryError | InterruptedError {
   if (context.signal?.aborted === true || (err instanceof Error && err.name === 'AbortError')) {
     return new InterruptedError(`${context.operation}: interrupted`, { cause: err });
   }

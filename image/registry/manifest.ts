@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidContentError } from '../../common/errors.js';
 import { digestAlgorithm, isDigest, type Digest, type DigestAlgorithm } from '../../oci/index.js';
-import { headerValue, readLimited, type HttpResponse, type RequestContext } from './http.js';
+import { cancel, headerValue, readLimited, type HttpResponse, type RequestContext } from './http.js';
 
 /** A manifest or index as the registry served it. */
 export interface ManifestResult {
@@ -20,7 +20,9 @@ export interface ManifestResult {
 }
 
 /** Content types that say nothing about which manifest type a document is. */
-const genericTypes = new Set(['', 'application/json', 'text/plain', 'application/octet-stream', 'binary/octet-stream']);
+const genericTypes: ReadonlySet<string> = new Set([
+  '', 'application/json', 'text/plain', 'application/octet-stream', 'binary/octet-stream',
+]);
 
 /**
  * Reads and checks a successful manifest response, consuming its body on every path.
@@ -31,21 +33,22 @@ export async function readManifest(
   response: HttpResponse, options: { expected: Digest | undefined; maxBytes: number }, context: RequestContext,
 ): Promise<ManifestResult> {
   const tooLarge = (size: number | undefined): InvalidContentError => new InvalidContentError(
-    `${context.operation}: the manifest is ${size === undefined ? 'larger than' : `${size} bytes, more than`} the limit of ${options.maxBytes} bytes`,
+    `${context.operation}: the manifest is ${size === undefined ? 'larger than' : `${size} bytes, more than`} `
+      + `the limit of ${options.maxBytes} bytes`,
     { hint: 'Image manifests are small JSON documents; check that the reference names an image' },
   );
   const declared = Number(headerValue(response.headers, 'content-length') ?? Number.NaN);
   if (Number.isFinite(declared) && declared > options.maxBytes) {
-    response.body.destroy();
+    cancel(response.body);
     throw tooLarge(declared);
   }
-  const bytes = await readLimited(response.body, options.maxBytes, response.url, context);
+  const bytes = await readLimited(response, options.maxBytes, context);
   if (bytes === undefined) throw tooLarge(undefined);
   const digest = computeDigest(options.expected === undefined ? 'sha256' : digestAlgorithm(options.expected), bytes);
   if (options.expected !== undefined && digest !== options.expected) {
     throw new InvalidContentError(
       `${context.operation}: the registry sent a manifest whose digest is "${digest}", not "${options.expected}"`,
-      { hint: 'The registry or something between served other content; try again, and report it to the registry operator if it persists' },
+      { hint: 'The registry or something in between served other content; try again, and report it to the registry operator if it persists' },
     );
   }
   return { mediaType: manifestMediaType(headerValue(response.headers, 'content-type'), bytes), digest, bytes };

@@ -5,7 +5,7 @@
  * or OAuth2 `{"error","error_description"}`, or a short plain-text body.
  */
 import { STATUS_CODES } from 'node:http';
-import { RegistryError } from '../../common/errors.js';
+import { InterruptedError, RegistryError } from '../../common/errors.js';
 import { headerValue, readLimited, type HttpResponse, type RequestContext } from './http.js';
 
 /** Hints that replace the defaults for one operation. */
@@ -28,14 +28,18 @@ const maxTextMessage = 200;
 
 /**
  * Reads (and so consumes) the body of a failed response and builds the error to throw.
- * Never throws itself: a body that cannot be read only loses the registry's message.
+ * Never throws itself: a body that cannot be read only loses the registry's message, and
+ * an abort while reading it gives InterruptedError.
  */
-export async function responseError(response: HttpResponse, context: RequestContext, hints: ErrorHints = {}): Promise<RegistryError> {
+export async function responseError(
+  response: HttpResponse, context: RequestContext, hints: ErrorHints = {},
+): Promise<RegistryError | InterruptedError> {
   let said: RegistryMessage = { codes: [], message: undefined };
   try {
-    const bytes = await readLimited(response.body, maxErrorBody, response.url, context);
+    const bytes = await readLimited(response, maxErrorBody, context);
     if (bytes !== undefined) said = parseRegistryMessage(bytes, headerValue(response.headers, 'content-type'));
-  } catch {
+  } catch (err) {
+    if (err instanceof InterruptedError) return err;
     // The status alone still explains the failure.
   }
   return statusError(response, said, context, hints);
@@ -118,7 +122,8 @@ function parseErrorList(value: unknown): RegistryMessage | undefined {
     const code = item['code'];
     const message = item['message'];
     if (typeof code === 'string' && code !== '') codes.push(code);
-    const text = typeof message === 'string' && message.trim() !== '' ? message.trim() : typeof code === 'string' ? codeText(code) : '';
+    const fallback = typeof code === 'string' ? codeText(code) : '';
+    const text = typeof message === 'string' && message.trim() !== '' ? message.trim() : fallback;
     if (text !== '' && !messages.includes(text)) messages.push(text);
   }
   return { codes, message: messages.length === 0 ? undefined : clip(messages.join('; ')) };

@@ -96,6 +96,18 @@ describe('RegistryClient bearer auth', () => {
     expect(registry.requests.map((r) => r.headers.authorization)).toEqual([undefined, 'Bearer anon-1', 'Bearer anon-1', 'Bearer anon-2']);
   });
 
+  it('shares one token fetch among concurrent requests', async () => {
+    const { registry, auth } = await bearerSetup({ expiresIn: 300 });
+    let now = 0;
+    const client = clientWith(undefined, { clock: { now: () => now } });
+    const repo = { domain: registry.host, path: 'library/app' };
+    await client.getManifest(repo, 'latest');
+    now += 400_000;
+    await Promise.all([1, 2, 3].map(() => client.getManifest(repo, 'latest')));
+    expect(auth.requests).toHaveLength(2);
+    expect(registry.requests.slice(2).map((r) => r.headers.authorization)).toEqual(['Bearer anon-2', 'Bearer anon-2', 'Bearer anon-2']);
+  });
+
   it('gets a fresh token when the registry refuses a cached one', async () => {
     const { registry, auth, issued } = await bearerSetup({ expiresIn: 3600 });
     const client = clientWith(undefined);

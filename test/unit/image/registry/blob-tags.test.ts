@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { text } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -30,7 +30,7 @@ async function server(handler: Parameters<typeof startServer>[0], address?: stri
 }
 
 /** Serves `content`, honouring `Range: bytes=N-`. */
-function serveContent(req: { headers: { range?: string | undefined } }, res: import('node:http').ServerResponse, rangeSupported = true): void {
+function serveContent(req: IncomingMessage, res: ServerResponse, rangeSupported = true): void {
   const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? Number.NaN);
   if (rangeSupported && Number.isInteger(start)) {
     const part = content.slice(start);
@@ -70,7 +70,8 @@ describe('RegistryClient.getBlob', () => {
       }
       if (url.pathname.startsWith('/v2/')) {
         res.writeHead(302, { location: '/storage/blob' });
-        return res.end();
+        res.end();
+        return;
       }
       serveContent(req, res);
     });

@@ -34,7 +34,7 @@ export async function startServer(handler: Handler, address = '127.0.0.1'): Prom
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     req.resume();
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? address}`);
-    Promise.resolve(handler(req, res, url)).catch((err: unknown) => {
+    void Promise.resolve(handler(req, res, url)).catch((err: unknown) => {
       res.statusCode = 500;
       res.end(String(err));
     });
