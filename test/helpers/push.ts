@@ -64,3 +64,30 @@ export async function skopeoInspectRaw(reference: string, credentials?: Credenti
 export async function skopeoInspect(reference: string, credentials?: Credentials): Promise<unknown> {
   return JSON.parse(await runText('skopeo', ['--insecure-policy', 'inspect', ...commonFlags(credentials, ''), `docker://${reference}`])) as unknown;
 }
+
+/** Where {@link seedRegistry} put each fixture: `fixtures/<ref>:<ref>`, and Docker variants. */
+export type SeededImages = Record<string, { readonly reference: string; readonly digest: string }>;
+
+/**
+ * Pushes fixture refs of an OCI layout (e.g. from `writeFixtureLayout`) as
+ * `HOST/fixtures/<ref>:<ref>`, indexes with `--all`; `docker` refs are also pushed as
+ * `HOST/fixtures/<ref>-v2s2:<ref>` in Docker schema 2 form (gzip fixtures only).
+ */
+export async function seedRegistry(
+  registry: { readonly host: string },
+  layoutDir: string,
+  options: { refs: readonly string[]; indexRefs?: readonly string[]; docker?: readonly string[]; credentials?: Credentials },
+): Promise<SeededImages> {
+  const seeded: SeededImages = {};
+  const creds = options.credentials === undefined ? {} : { credentials: options.credentials };
+  for (const ref of options.refs) {
+    const all = options.indexRefs?.includes(ref) === true;
+    const digest = await pushLayout(layoutDir, registry.host, `fixtures/${ref}`, ref, { ...creds, all });
+    seeded[ref] = { reference: `${registry.host}/fixtures/${ref}:${ref}`, digest };
+    if (options.docker?.includes(ref) === true) {
+      const v2s2 = await pushLayout(layoutDir, registry.host, `fixtures/${ref}-v2s2`, ref, { ...creds, all, format: 'v2s2' });
+      seeded[`${ref}-v2s2`] = { reference: `${registry.host}/fixtures/${ref}-v2s2:${ref}`, digest: v2s2 };
+    }
+  }
+  return seeded;
+}

@@ -51,7 +51,8 @@ export async function registryRequest(target: RegistryTarget, path: string, init
 }
 
 /** Pushes a blob in one request (POST an upload, then PUT `?digest=`: distribution-spec "Pushing a blob monolithically"). */
-export async function pushBlob(target: RegistryTarget, name: string, data: Buffer): Promise<string> {
+export async function pushBlob(target: RegistryTarget, blob: { name: string; data: Buffer }): Promise<string> {
+  const { name, data } = blob;
   const digest = sha256Digest(data);
   const start = await registryRequest(target, `/v2/${name}/blobs/uploads/`, { method: 'POST' });
   const location = start.headers.get('location');
@@ -68,14 +69,18 @@ export async function pushBlob(target: RegistryTarget, name: string, data: Buffe
 }
 
 /** PUTs a manifest or index with its media type as Content-Type; returns its digest. */
-export async function pushManifest(target: RegistryTarget, name: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+export async function pushManifest(
+  target: RegistryTarget,
+  manifest: { name: string; reference: string; bytes: Buffer; mediaType: string },
+): Promise<string> {
+  const { name, reference, bytes, mediaType } = manifest;
   const res = await registryRequest(target, `/v2/${name}/manifests/${reference}`, { method: 'PUT', headers: { 'Content-Type': mediaType }, body: bytes });
   if (res.status !== 201) throw new Error(`Cannot push manifest "${name}:${reference}": HTTP ${res.status} ${res.body.toString()}`);
   return sha256Digest(bytes);
 }
 
 /** GETs a manifest with the given Accept types (default: every manifest and index type). */
-export async function getManifest(target: RegistryTarget, name: string, reference: string, accept?: readonly string[]): Promise<RegistryResponse> {
-  const types = accept ?? manifestAccept;
-  return registryRequest(target, `/v2/${name}/manifests/${reference}`, { headers: { Accept: types.join(', ') } });
+export async function getManifest(target: RegistryTarget, manifest: { name: string; reference: string; accept?: readonly string[] }): Promise<RegistryResponse> {
+  const types = manifest.accept ?? manifestAccept;
+  return registryRequest(target, `/v2/${manifest.name}/manifests/${manifest.reference}`, { headers: { Accept: types.join(', ') } });
 }

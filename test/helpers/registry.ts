@@ -5,7 +5,7 @@
  * push.ts), the independent implementation berth is checked against.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -198,6 +198,13 @@ function registryHandle(parts: {
   child: ChildProcess;
 }): TestRegistry {
   let stopped: Promise<void> | undefined;
+  // If the test process ends without stop() (a crash, a hook timeout), take this registry
+  // along: SIGKILL to its pid only, and its files (exit handlers cannot wait, hence rmSync).
+  const onExit = (): void => {
+    if (parts.child.exitCode === null && parts.child.signalCode === null) parts.child.kill('SIGKILL');
+    rmSync(parts.dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   return {
     host: `127.0.0.1:${parts.port}`,
     url: `http://127.0.0.1:${parts.port}`,
@@ -212,6 +219,7 @@ function registryHandle(parts: {
       stopped ??= (async () => {
         try {
           await killChild(parts.child);
+          process.removeListener('exit', onExit);
           await parts.tokenServer?.stop();
         } finally {
           await removeDir(parts.dir);

@@ -4,14 +4,17 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFsx } from '../../common/sys/fsx.js';
 import { MediaType } from '../../oci/index.js';
 import { makeTempDir, removeDir } from '../helpers/exec.js';
 import { fixturePlatforms, writeFixtureLayout } from '../helpers/fixtures.js';
 import { kitchenSinkProblems } from '../helpers/kitchen-sink-check.js';
-import type { BuiltImage, BuiltIndex } from '../helpers/oci-layout.js';
-import { pushLayout, skopeoInspectRaw, type RawManifest } from '../helpers/push.js';
+import { sha256Digest, type BuiltImage, type BuiltIndex } from '../helpers/oci-layout.js';
+import { pushLayout, seedRegistry, skopeoInspectRaw, type RawManifest } from '../helpers/push.js';
+import { getManifest, pushBlob, pushManifest } from '../helpers/registry-http.js';
+import { buildTar } from '../helpers/tar.js';
 import { startRegistry, type Credentials, type TestRegistry } from '../helpers/registry.js';
 import { checkPrerequisites } from '../helpers/require.js';
 import { diffTrees, formatDifferences, mergeLayersWithOverlay, snapshotTree, umociUnpack } from '../helpers/tree.js';
@@ -108,6 +111,43 @@ describe.skipIf(skipReason !== undefined)('test helpers', () => {
       }
       await pushLayout(layout, host(), 'fixtures/busybox-v2s2', 'busybox', { ...withCreds(), format: 'v2s2' });
       expect((await skopeoInspectRaw(`${host()}/fixtures/busybox-v2s2:busybox`, credentials)).mediaType).toBe(MediaType.dockerManifest);
+    });
+
+    it('takes hand-made Docker manifests over plain HTTP (pushBlob, pushManifest)', async () => {
+      const target = { url: registry?.url ?? '', credentials };
+      const tar = buildTar([{ type: 'file', path: 'hello', content: 'hello\n' }]);
+      const layer = gzipSync(tar);
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Digest(tar)] } }));
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.dockerManifest,
+          config: { mediaType: MediaType.dockerConfig, digest: sha256Digest(config), size: config.length },
+          layers: [{ mediaType: MediaType.dockerLayerGzip, digest: sha256Digest(layer), size: layer.length }],
+        }),
+      );
+      expect(await pushBlob(target, { name: 'http/hello', data: config })).toBe(sha256Digest(config));
+      expect(await pushBlob(target, { name: 'http/hello', data: layer })).toBe(sha256Digest(layer));
+      const digest = await pushManifest(target, { name: 'http/hello', reference: 'v1', bytes: manifest, mediaType: MediaType.dockerManifest });
+      const res = await getManifest(target, { name: 'http/hello', reference: 'v1' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe(MediaType.dockerManifest);
+      expect(res.headers.get('docker-content-digest')).toBe(digest);
+      expect(res.body.equals(manifest)).toBe(true);
+    });
+
+    it('seeds fixtures under fixtures/<ref>, with Docker variants on request', async () => {
+      const seeded = await seedRegistry({ host: host() }, layout, {
+        refs: ['busybox-symlinks', 'multi'],
+        indexRefs: ['multi'],
+        docker: ['multi'],
+        ...withCreds(),
+      });
+      expect(Object.keys(seeded).sort()).toEqual(['busybox-symlinks', 'multi', 'multi-v2s2']);
+      expect(seeded['multi']?.digest).toBe(digestOf('multi'));
+      const list = await skopeoInspectRaw(seeded['multi-v2s2']?.reference ?? '', credentials);
+      expect(list.mediaType).toBe(MediaType.dockerManifestList);
+      expect(list.digest).toBe(seeded['multi-v2s2']?.digest);
     });
 
     it.skipIf(auth === 'none')('refuses anonymous pulls', async () => {

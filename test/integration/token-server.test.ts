@@ -61,7 +61,7 @@ describe.skipIf(skipReason !== undefined)('a registry with token auth', () => {
 
   it('answers wrong credentials with 401 and records it', async () => {
     const target = { url: registry?.url ?? '', credentials: { username: 'berth', password: 'wrong' } };
-    const res = await getManifest(target, 'private/busybox', 'busybox');
+    const res = await getManifest(target, { name: 'private/busybox', reference: 'busybox' });
     expect(res.status).toBe(401);
     expect(registry?.tokenServer?.requests.at(-1)).toMatchObject({ auth: 'basic', account: 'berth', status: 401 });
   });
