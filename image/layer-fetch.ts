@@ -78,7 +78,7 @@ async function unpackVerified(
 ): Promise<number> {
   const diff = new DigestCounter({ what: `the uncompressed ${what}` });
   const decompress = createDecompressor(job.compression);
-  const tarDone = unpackLayer(diff, dir, { limits: job.limits, signal: job.signal, privileged: job.privileged });
+  const tarDone = unpackLayer(diff, dir, { limits: job.limits ?? {}, signal: job.signal, privileged: job.privileged });
   // The unpacker consumes `diff` to its end (trailing bytes after the tar's end-of-archive
   // blocks count towards the diffID too); a failure on either side must stop the other.
   const feed = pipeline([source, ...pre, decompress, diff], { signal: job.signal });
