@@ -23,31 +23,37 @@ export type ImageDocument =
   | { readonly kind: 'index'; readonly mediaType: string; readonly index: ImageIndex }
   | { readonly kind: 'manifest'; readonly mediaType: string; readonly manifest: ImageManifest };
 
+/** The hint for documents that are not what the image spec says they must be. */
+const malformedHint = 'The image is malformed or the registry sent something else; ask its publisher, or check the registry address';
+
+/** An error about a malformed document. */
+function malformed(message: string, cause?: unknown): InvalidContentError {
+  return new InvalidContentError(message, { hint: malformedHint, cause });
+}
+
 function parseJson(bytes: Buffer, what: string): Record<string, unknown> {
   if (bytes.length > maxDocumentBytes) {
-    throw new InvalidContentError(`Cannot read ${what}: it has ${bytes.length} bytes, more than the ${maxDocumentBytes} allowed`);
+    throw malformed(`Cannot read ${what}: it has ${bytes.length} bytes, more than the ${maxDocumentBytes} allowed`);
   }
   let doc: unknown;
   try {
     doc = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new InvalidContentError(`Cannot read ${what}: it is not valid JSON`, { cause: err });
+    throw malformed(`Cannot read ${what}: it is not valid JSON`, err);
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new InvalidContentError(`Cannot read ${what}: it is not a JSON object`);
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw malformed(`Cannot read ${what}: it is not a JSON object`);
   return doc as Record<string, unknown>;
 }
 
 function checkSchema(validator: SchemaValidator, name: 'index' | 'manifest' | 'config', doc: unknown, what: string): void {
   const problems = validator.validate(name, doc);
-  if (problems !== undefined) {
-    throw new InvalidContentError(`Cannot read ${what}: it is not a valid ${name}: ${problems.slice(0, 5).join('; ')}`);
-  }
+  if (problems !== undefined) throw malformed(`Cannot read ${what}: it is not a valid ${name}: ${problems.slice(0, 5).join('; ')}`);
 }
 
 function checkDescriptors(descriptors: readonly Descriptor[], what: string): void {
   for (const d of descriptors) {
     const problem = digestProblem(d.digest);
-    if (problem !== undefined) throw new InvalidContentError(`Cannot read ${what}: invalid digest "${d.digest}": ${problem}`);
+    if (problem !== undefined) throw malformed(`Cannot read ${what}: invalid digest "${d.digest}": ${problem}`);
   }
 }
 
@@ -60,19 +66,17 @@ export function parseImageDocument(bytes: Buffer, servedType: string, validator:
   const hasManifests = 'manifests' in doc;
   const hasImageFields = 'layers' in doc || 'config' in doc;
   if (hasManifests && hasImageFields) {
-    throw new InvalidContentError(`Cannot read ${what}: it has both "manifests" and "layers"/"config", so it is both an index and a manifest`, {
-      hint: 'The image is malformed; ask its publisher to push a valid manifest',
-    });
+    throw malformed(`Cannot read ${what}: it has both "manifests" and "layers"/"config", so it is both an index and a manifest`);
   }
   const own = typeof doc['mediaType'] === 'string' ? doc['mediaType'] : undefined;
   const served = servedType.split(';')[0]?.trim() ?? '';
   const known = (t: string): boolean => isIndexMediaType(t) || isManifestMediaType(t);
   if (own !== undefined && known(served) && own !== served) {
-    throw new InvalidContentError(`Cannot read ${what}: it was served as "${served}" but says it is "${own}"`);
+    throw malformed(`Cannot read ${what}: it was served as "${served}" but says it is "${own}"`);
   }
   const mediaType = own ?? (known(served) ? served : hasManifests ? MediaType.ociIndex : MediaType.ociManifest);
   if (isIndexMediaType(mediaType)) {
-    if (!hasManifests) throw new InvalidContentError(`Cannot read ${what}: it is an index without "manifests"`);
+    if (!hasManifests) throw malformed(`Cannot read ${what}: it is an index without "manifests"`);
     checkSchema(validator, 'index', doc, what);
     const index = doc as unknown as ImageIndex;
     checkDescriptors(index.manifests, what);
@@ -101,10 +105,10 @@ export function parseImageConfig(bytes: Buffer, manifest: ImageManifest, validat
   const config = doc as unknown as ImageConfig;
   for (const diffId of config.rootfs.diff_ids) {
     const problem = digestProblem(diffId);
-    if (problem !== undefined) throw new InvalidContentError(`Cannot read ${what}: invalid diffID "${diffId}": ${problem}`);
+    if (problem !== undefined) throw malformed(`Cannot read ${what}: invalid diffID "${diffId}": ${problem}`);
   }
   if (config.rootfs.diff_ids.length !== manifest.layers.length) {
-    throw new InvalidContentError(
+    throw malformed(
       `Cannot read ${what}: it lists ${config.rootfs.diff_ids.length} diffIDs for ${manifest.layers.length} layers`,
     );
   }

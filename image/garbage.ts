@@ -20,18 +20,27 @@ export interface GarbageResult {
   readonly reclaimedBytes: number;
 }
 
-/** Removes unreferenced, unleased blobs and layers. */
-export async function collectGarbage(store: ContentStore, records: ImageRecords): Promise<GarbageResult> {
-  await store.recover();
+/** Limits a collection to these candidates (a failed pull's own new content). */
+export interface GarbageScope {
+  readonly layers: readonly Digest[];
+  readonly blobs: readonly Digest[];
+}
+
+/**
+ * Removes unreferenced blobs and layers that no other live process has leased; with
+ * `scope`, only those candidates (leases of this process do not protect them then).
+ */
+export async function collectGarbage(store: ContentStore, records: ImageRecords, scope?: GarbageScope): Promise<GarbageResult> {
+  if (scope === undefined) await store.recover();
   const hidden: string[] = [];
   let layers = 0;
   let blobs = 0;
   let reclaimedBytes = 0;
   await records.withWriteLock(async () => {
-    const leased = records.liveLeases(isProcessAlive);
+    const leased = records.liveLeases((pid) => (scope === undefined || pid !== process.pid) && isProcessAlive(pid));
     const usedLayers = records.referencedLayers();
     const usedBlobs = records.referencedBlobs();
-    for (const diffId of await store.listLayers()) {
+    for (const diffId of scope?.layers ?? (await store.listLayers())) {
       if (usedLayers.has(diffId) || leased.has(diffId)) continue;
       const size = records.layerSize(diffId as Digest) ?? 0;
       const gone = await store.hideLayer(diffId);
@@ -40,7 +49,7 @@ export async function collectGarbage(store: ContentStore, records: ImageRecords)
       layers++;
       reclaimedBytes += size;
     }
-    for (const digest of await store.listBlobs()) {
+    for (const digest of scope?.blobs ?? (await store.listBlobs())) {
       if (usedBlobs.has(digest) || leased.has(digest)) continue;
       const gone = await store.hideBlob(digest);
       if (gone === undefined) continue;

@@ -58,7 +58,7 @@ export async function fetchLayer(job: LayerJob): Promise<{ outcome: LayerOutcome
       return { outcome: 'downloaded', size };
     } catch (err) {
       await ingest.abort();
-      throw err;
+      throw describeFailure(err, what, ingest.streams[0].bytes, descriptor.size, job.compression);
     }
   } catch (err) {
     await staging.abort();
@@ -66,6 +66,27 @@ export async function fetchLayer(job: LayerJob): Promise<{ outcome: LayerOutcome
     if (err instanceof BerthError) throw err;
     throw new InvalidContentError(`Cannot fetch ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+}
+
+/**
+ * Turns a failure in the middle of a layer's stream into what went wrong for the user:
+ * a transfer that ended early, or compressed data that does not decompress.
+ */
+function describeFailure(err: unknown, what: string, received: number, declared: number, compression: LayerCompression): unknown {
+  if (err instanceof BerthError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  const retry = 'The registry or the network broke the transfer, or the image is damaged; pull again';
+  if (received < declared) {
+    return new InvalidContentError(`Cannot fetch ${what}: the download was truncated after ${received} of ${declared} bytes (${reason})`, { hint: retry, cause: err });
+  }
+  if (compression !== 'none' && isZlibError(err)) {
+    return new InvalidContentError(`Cannot fetch ${what}: its ${compression} data is corrupt (${reason})`, { hint: retry, cause: err });
+  }
+  return new InvalidContentError(`Cannot fetch ${what}: ${reason}`, { hint: retry, cause: err });
+}
+
+function isZlibError(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('Z_');
 }
 
 /** Streams `source` through `pre`, decompression and the diffID check into the unpacker. */

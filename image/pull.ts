@@ -12,6 +12,7 @@ import {
   layerCompressionOf, type Descriptor, type Digest, type ImageConfig, type ImageManifest, type SchemaValidator,
 } from '../oci/index.js';
 import type { ContentStore } from './content-store.js';
+import { collectGarbage } from './garbage.js';
 import { maxDocumentBytes, parseImageConfig, parseImageDocument } from './documents.js';
 import type { ImageRecords } from './image-records.js';
 import { fetchLayer, type LayerOutcome } from './layer-fetch.js';
@@ -84,15 +85,20 @@ export class ImagePuller {
   async pull(ref: ImageReference, options: PullOptions = {}): Promise<PullResult> {
     const { records, store } = this.#deps;
     const controller = new AbortController();
+    // What this pull added to the store, removed again if the pull fails.
+    const created: { layers: Digest[]; blobs: Digest[] } = { layers: [], blobs: [] };
+    let succeeded = false;
     const onAbort = (): void => controller.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await store.init();
+      // Leftovers of pulls that were killed (kill -9, a crash) go first.
+      await store.recover();
       const resolved = await this.#resolve(ref, options.platform ?? hostPlatform(), controller.signal);
       const { manifest, config, configBytes } = resolved;
       const before = records.byId(manifest.config.digest);
       records.lease([resolved.topDigest, resolved.manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest), ...config.rootfs.diff_ids]);
-      const sizes = await this.#fetchLayers(ref, manifest, config, options, controller);
+      const sizes = await this.#fetchLayers(ref, manifest, config, options, controller, created);
       await store.writeBlob(manifest.config.digest, configBytes);
       await store.writeBlob(resolved.manifestDigest, resolved.manifestBytes);
       if (resolved.indexBytes !== undefined) await store.writeBlob(resolved.topDigest, resolved.indexBytes);
@@ -114,9 +120,14 @@ export class ImagePuller {
       );
       const changed = before === undefined || !before.repoDigests.includes(`${repositoryName(ref)}@${resolved.topDigest}`) ||
         (ref.digest === undefined && !before.tags.includes(referenceString(ref)));
+      succeeded = true;
       return { reference: referenceString(ref), imageId: manifest.config.digest, digest: resolved.topDigest, changed };
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+      // A failed pull leaves the store as it was: its verified layers go too, unless an image
+      // or another running pull uses them. (Killed pulls leave whole layers that the next
+      // pull reuses and `image prune` removes.)
+      if (!succeeded && (created.layers.length > 0 || created.blobs.length > 0)) await collectGarbage(store, records, created);
       records.releaseLeases();
     }
   }
@@ -170,7 +181,10 @@ export class ImagePuller {
     return Buffer.concat(chunks);
   }
 
-  async #fetchLayers(repo: Repository, manifest: ImageManifest, config: ImageConfig, options: PullOptions, controller: AbortController): Promise<number[]> {
+  async #fetchLayers(
+    repo: Repository, manifest: ImageManifest, config: ImageConfig, options: PullOptions, controller: AbortController,
+    created: { layers: Digest[]; blobs: Digest[] },
+  ): Promise<number[]> {
     const { store, registry, privileged } = this.#deps;
     options.progress?.layers?.(manifest.layers);
     const sizes: number[] = [];
@@ -187,6 +201,8 @@ export class ImagePuller {
           onBytes: (n) => options.progress?.bytes?.(descriptor.digest, n),
         });
         sizes[i] = size;
+        if (outcome !== 'exists') created.layers.push(diffId);
+        if (outcome === 'downloaded') created.blobs.push(descriptor.digest);
         options.progress?.layerDone?.(descriptor.digest, outcome);
       }
     };
