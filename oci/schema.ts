@@ -3,11 +3,30 @@
  * from opencontainers/image-spec and runtime-spec into oci/schema/ (Apache-2.0, see the
  * LICENSE files beside them). The schemas are draft-04, hence ajv-draft-04.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import ajvDraft04 from 'ajv-draft-04';
 import ajvFormats from 'ajv-formats';
 import type { ValidateFunction } from 'ajv';
+import imageDefs from './schema/image/defs.json' with { type: 'json' };
+import imageDefsDescriptor from './schema/image/defs-descriptor.json' with { type: 'json' };
+import imageContentDescriptor from './schema/image/content-descriptor.json' with { type: 'json' };
+import imageImageManifestSchema from './schema/image/image-manifest-schema.json' with { type: 'json' };
+import imageImageIndexSchema from './schema/image/image-index-schema.json' with { type: 'json' };
+import imageConfigSchema from './schema/image/config-schema.json' with { type: 'json' };
+import imageImageLayoutSchema from './schema/image/image-layout-schema.json' with { type: 'json' };
+import runtimeDefs from './schema/runtime/defs.json' with { type: 'json' };
+import runtimeDefsLinux from './schema/runtime/defs-linux.json' with { type: 'json' };
+import runtimeDefsVm from './schema/runtime/defs-vm.json' with { type: 'json' };
+import runtimeDefsWindows from './schema/runtime/defs-windows.json' with { type: 'json' };
+import runtimeDefsZos from './schema/runtime/defs-zos.json' with { type: 'json' };
+import runtimeDefsFreebsd from './schema/runtime/defs-freebsd.json' with { type: 'json' };
+import runtimeConfigLinux from './schema/runtime/config-linux.json' with { type: 'json' };
+import runtimeConfigSolaris from './schema/runtime/config-solaris.json' with { type: 'json' };
+import runtimeConfigWindows from './schema/runtime/config-windows.json' with { type: 'json' };
+import runtimeConfigVm from './schema/runtime/config-vm.json' with { type: 'json' };
+import runtimeConfigZos from './schema/runtime/config-zos.json' with { type: 'json' };
+import runtimeConfigFreebsd from './schema/runtime/config-freebsd.json' with { type: 'json' };
+import runtimeConfigSchema from './schema/runtime/config-schema.json' with { type: 'json' };
+import runtimeStateSchema from './schema/runtime/state-schema.json' with { type: 'json' };
 
 // Both packages are CommonJS with the class on `.default`.
 const Ajv04 = ajvDraft04.default;
@@ -16,19 +35,33 @@ const addFormats = ajvFormats.default;
 /** The documents berth validates. */
 export type SchemaName = 'manifest' | 'index' | 'config' | 'layout' | 'runtime-config' | 'runtime-state';
 
-const imageSchemas = [
-  'defs.json',
-  'defs-descriptor.json',
-  'content-descriptor.json',
-  'image-manifest-schema.json',
-  'image-index-schema.json',
-  'config-schema.json',
-  'image-layout-schema.json',
-] as const;
+// Imported rather than read at run time, so that the bundled CLI carries them.
+const imageSchemas: readonly (readonly [string, unknown])[] = [
+  ['defs.json', imageDefs],
+  ['defs-descriptor.json', imageDefsDescriptor],
+  ['content-descriptor.json', imageContentDescriptor],
+  ['image-manifest-schema.json', imageImageManifestSchema],
+  ['image-index-schema.json', imageImageIndexSchema],
+  ['config-schema.json', imageConfigSchema],
+  ['image-layout-schema.json', imageImageLayoutSchema],
+];
 
-const runtimeSchemas = ['defs.json', 'defs-linux.json', 'defs-vm.json', 'defs-windows.json', 'defs-zos.json',
-  'defs-freebsd.json', 'config-linux.json', 'config-solaris.json', 'config-windows.json', 'config-vm.json',
-  'config-zos.json', 'config-freebsd.json', 'config-schema.json', 'state-schema.json'] as const;
+const runtimeSchemas: readonly (readonly [string, unknown])[] = [
+  ['defs.json', runtimeDefs],
+  ['defs-linux.json', runtimeDefsLinux],
+  ['defs-vm.json', runtimeDefsVm],
+  ['defs-windows.json', runtimeDefsWindows],
+  ['defs-zos.json', runtimeDefsZos],
+  ['defs-freebsd.json', runtimeDefsFreebsd],
+  ['config-linux.json', runtimeConfigLinux],
+  ['config-solaris.json', runtimeConfigSolaris],
+  ['config-windows.json', runtimeConfigWindows],
+  ['config-vm.json', runtimeConfigVm],
+  ['config-zos.json', runtimeConfigZos],
+  ['config-freebsd.json', runtimeConfigFreebsd],
+  ['config-schema.json', runtimeConfigSchema],
+  ['state-schema.json', runtimeStateSchema],
+];
 
 const baseUri = 'berth:/oci/';
 
@@ -72,13 +105,8 @@ export class SchemaValidator {
   constructor() {
     this.#ajv = new Ajv04({ allErrors: true, strict: false, validateFormats: true });
     addFormats(this.#ajv);
-    const load = (dir: string, file: string): void => {
-      const url = new URL(`./schema/${dir}/${file}`, import.meta.url);
-      const schema = stripIds(JSON.parse(readFileSync(fileURLToPath(url), 'utf8')));
-      this.#ajv.addSchema(schema as object, `${baseUri}${dir}/${file}`);
-    };
-    for (const file of imageSchemas) load('image', file);
-    for (const file of runtimeSchemas) load('runtime', file);
+    for (const [file, schema] of imageSchemas) this.#ajv.addSchema(stripIds(schema) as object, `${baseUri}image/${file}`);
+    for (const [file, schema] of runtimeSchemas) this.#ajv.addSchema(stripIds(schema) as object, `${baseUri}runtime/${file}`);
   }
 
   /** Checks `doc` against the named schema. */

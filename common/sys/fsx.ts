@@ -22,9 +22,13 @@ export interface Fsx {
 /** Loads the addon. Node's module cache makes repeated calls free. */
 export function loadFsx(): Fsx {
   const require = createRequire(import.meta.url);
-  // From dist/common/sys/ or common/sys/ (vitest runs the sources), the build output sits
-  // in the source tree.
-  const candidates = ['../../../common/sys/native/build/Release/berth_fsx.node', './native/build/Release/berth_fsx.node'];
+  // The build output sits in the source tree; this module runs from common/sys/ (vitest
+  // runs the sources), dist/common/sys/ (tsc output) or dist/berth.mjs (the bundle).
+  const candidates = [
+    './native/build/Release/berth_fsx.node',
+    '../../../common/sys/native/build/Release/berth_fsx.node',
+    '../common/sys/native/build/Release/berth_fsx.node',
+  ];
   let lastError: unknown;
   for (const candidate of candidates) {
     try {
