@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berth, berthOk } from '../helpers/berth.js';
 import { makeTempDir, removeDir } from '../helpers/exec.js';
 import { writeFixtureLayout } from '../helpers/fixtures.js';
-import { seedRegistry, type SeededImages } from '../helpers/push.js';
+import { pushLayout, seedRegistry, type SeededImages } from '../helpers/push.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { checkPrerequisites } from '../helpers/require.js';
 
@@ -115,6 +115,17 @@ describe.skipIf(skip !== undefined)('local image commands', () => {
     expect(result.stdout).toContain('Deleted Images:');
     expect(result.stdout).toMatch(/Total reclaimed space: [0-9.]+[kMG]?B\n$/);
     expect((await berthOk(['images', '-q'], { root })).stdout).toBe('');
+  });
+
+  it('pull -a pulls every tag of a repository, and refuses a tag with -a', async () => {
+    await pushLayout(join(work, 'layout'), registry.host, 'fixtures/multi-tag', 'busybox');
+    await pushLayout(join(work, 'layout'), registry.host, 'fixtures/multi-tag', 'kitchen-sink-gzip');
+    const all = await berthOk(['pull', '-a', `${registry.host}/fixtures/multi-tag`], { root });
+    expect(all.stdout).toContain(`${registry.host}/fixtures/multi-tag:busybox\n`);
+    expect(all.stdout).toContain(`${registry.host}/fixtures/multi-tag:kitchen-sink-gzip\n`);
+    const refused = await berth(['pull', '-a', `${registry.host}/fixtures/multi-tag:busybox`], { root });
+    expect(refused.code).toBe(125);
+    expect(refused.stderr).toContain('with --all-tags: it names a tag or digest');
   });
 
   it('a usage error exits 2', async () => {

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berth, berthBin, berthOk, type BerthResult } from '../helpers/berth.js';
@@ -21,7 +21,7 @@ const skip = checkPrerequisites({ root: true, commands: ['docker-registry', 'sko
 async function storeListing(root: string): Promise<string[]> {
   if (!existsSync(root)) return [];
   const entries = await readdir(root, { recursive: true });
-  return entries.map((e) => relative(root, join(root, e))).filter((p) => !p.startsWith('berth.db')).sort();
+  return entries.map((e) => relative(root, join(root, e))).filter((p) => !p.startsWith('berth.db') && p !== 'config.json').sort();
 }
 
 describe.skipIf(skip !== undefined)('pull failures leave the store unchanged', () => {
@@ -171,6 +171,26 @@ describe.skipIf(skip !== undefined)('pull failures leave the store unchanged', (
     const doc = manifest.json as { config: { digest: string } };
     proxy.rules = [{ path: new RegExp(`/blobs/${doc.config.digest}`), action: { kind: 'rewrite', change: (b) => Buffer.from(b.toString().replace(/"diff_ids":\["sha256:[0-9a-f]{64}"/, `"diff_ids":["sha256:${'0'.repeat(64)}"`)) } }];
     await expectFailure(['pull', image()], /Cannot verify|digest/);
+  });
+
+  it('a layer over a configured unpack limit (limits in config.json)', async () => {
+    proxy.rules = [];
+    await writeFile(join(root, 'config.json'), JSON.stringify({ limits: { maxEntries: 5 } }));
+    try {
+      const result = await expectFailure(['pull', image()], /maxEntries|entries/);
+      expect(result.stderr).toContain('limits.maxEntries');
+    } finally {
+      await rm(join(root, 'config.json'));
+    }
+  });
+
+  it('a broken config.json is reported with its path', async () => {
+    await writeFile(join(root, 'config.json'), '{"insecure-registrys": []}');
+    try {
+      await expectFailure(['pull', image()], `Invalid configuration in "${join(root, 'config.json')}": unknown key "insecure-registrys"`);
+    } finally {
+      await rm(join(root, 'config.json'));
+    }
   });
 
   it('Ctrl-C stops a pull cleanly with exit code 130', async () => {
