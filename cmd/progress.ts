@@ -49,8 +49,11 @@ class BarReporter implements PullReporter {
   readonly #bars = new Map<string, cliProgress.SingleBar>();
   readonly #started = new Map<string, number>();
   readonly #multi: cliProgress.MultiBar;
+  readonly #out: NodeJS.WriteStream;
+  #drawing = false;
 
   constructor(out: NodeJS.WriteStream) {
+    this.#out = out;
     this.#multi = new cliProgress.MultiBar(
       {
         stream: out,
@@ -65,10 +68,13 @@ class BarReporter implements PullReporter {
   }
 
   line(text: string): void {
-    this.#multi.log(`${text}\n`);
+    // While bars are drawn, lines go above them; before and after, straight out.
+    if (this.#drawing) this.#multi.log(`${text}\n`);
+    else this.#out.write(`${text}\n`);
   }
 
   layers(layers: readonly Descriptor[]): void {
+    this.#drawing = true;
     for (const l of layers) {
       const bar = this.#multi.create(l.size, 0, { id: shortId(l.digest), status: 'Waiting       ', done: '0B', size: humanSize(l.size), speed: '' });
       this.#bars.set(l.digest, bar);
@@ -91,6 +97,8 @@ class BarReporter implements PullReporter {
   }
 
   stop(): void {
+    if (!this.#drawing) return;
+    this.#drawing = false;
     this.#multi.stop();
   }
 }

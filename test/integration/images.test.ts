@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, berthOk } from '../helpers/berth.js';
-import { makeTempDir, removeDir } from '../helpers/exec.js';
+import { berth, berthBin, berthOk } from '../helpers/berth.js';
+import { makeTempDir, removeDir, run } from '../helpers/exec.js';
 import { writeFixtureLayout } from '../helpers/fixtures.js';
 import { pushLayout, seedRegistry, type SeededImages } from '../helpers/push.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -126,6 +126,20 @@ describe.skipIf(skip !== undefined)('local image commands', () => {
     const refused = await berth(['pull', '-a', `${registry.host}/fixtures/multi-tag:busybox`], { root });
     expect(refused.code).toBe(125);
     expect(refused.stderr).toContain('with --all-tags: it names a tag or digest');
+  });
+
+  it('shows a progress bar per layer on a terminal, and plain lines elsewhere', async () => {
+    const fresh = join(work, 'tty-store', 'root');
+    // script(1) gives berth a pseudo-terminal for stdout.
+    const tty = await run('script', ['-qec', `${berthBin} --root ${fresh} pull ${sink}`, '/dev/null'], { env: { ...process.env, TERM: 'xterm' } });
+    const screen = tty.stdout.toString('utf8');
+    expect(screen).toMatch(/[0-9a-f]{12}: (Downloading|Pull complete) +\[[^\]]*\] [0-9.]+[kMG]?B\/[0-9.]+[kMG]?B/);
+    expect(screen).toContain('Status: Downloaded newer image for');
+    await berthOk(['rmi', sink], { root: fresh });
+    const plain = await berthOk(['pull', sink], { root: fresh });
+    expect(plain.stdout).toMatch(/^[0-9a-f]{12}: Pulling fs layer$/m);
+    expect(plain.stdout).toMatch(/^[0-9a-f]{12}: Pull complete$/m);
+    expect(plain.stdout).not.toContain('\x1b[');
   });
 
   it('a usage error exits 2', async () => {
