@@ -37,23 +37,30 @@ export class ImageService {
   /**
    * Finds an image by what a user typed: a name with optional tag or digest (`busybox`,
    * `busybox:1.36`, `x@sha256:…`), a full image ID (`sha256:…`) or a unique ID prefix.
+   * Names are tried first, as docker's image lookup does.
    */
   find(input: string): ImageRecord {
+    return this.#lookup(input).image;
+  }
+
+  #lookup(input: string): { image: ImageRecord; byName: boolean } {
+    const byName = this.#findByName(input);
+    if (byName !== undefined) return { image: byName, byName: true };
     const byId = this.#findById(input);
-    if (byId !== undefined) return byId;
-    let record: ImageRecord | undefined;
+    if (byId !== undefined) return { image: byId, byName: false };
+    throw new NotFoundError(`No such image: "${input}"`, { hint: `Pull it with "berth pull ${input}", or list local images with "berth images"` });
+  }
+
+  #findByName(input: string): ImageRecord | undefined {
+    let ref;
     try {
-      const ref = parseReference(input);
-      record = ref.digest !== undefined
-        ? this.#records.byRepoDigest(`${repositoryName(ref)}@${ref.digest}`) ?? this.#records.byId(ref.digest)
-        : this.#records.byTag(referenceString(ref));
+      ref = parseReference(input);
     } catch (err) {
-      if (!(err instanceof InvalidArgumentError)) throw err;
+      if (err instanceof InvalidArgumentError) return undefined;
+      throw err;
     }
-    if (record === undefined) {
-      throw new NotFoundError(`No such image: "${input}"`, { hint: `Pull it with "berth pull ${input}", or list local images with "berth images"` });
-    }
-    return record;
+    if (ref.digest === undefined) return this.#records.byTag(referenceString(ref));
+    return this.#records.byRepoDigest(`${repositoryName(ref)}@${ref.digest}`) ?? this.#records.byId(ref.digest);
   }
 
   #findById(input: string): ImageRecord | undefined {
@@ -84,9 +91,8 @@ export class ImageService {
    * names, but refuses (unless `force`) when the image is tagged in several repositories.
    */
   async remove(input: string, options: { force: boolean }): Promise<RemoveEvent[]> {
-    const image = this.find(input);
+    const { image, byName } = this.#lookup(input);
     const events: RemoveEvent[] = [];
-    const byName = this.#findById(input) === undefined;
     if (byName) {
       const ref = parseReference(input);
       const name = ref.digest !== undefined ? `${repositoryName(ref)}@${ref.digest}` : referenceString(ref);

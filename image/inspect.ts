@@ -27,7 +27,7 @@ export async function inspectImage(image: ImageRecord, store: ContentStore, vali
   return {
     Id: image.id,
     RepoTags: image.tags.map((t) => familiarString(parseReference(t))),
-    RepoDigests: image.repoDigests.map((d) => familiarString(parseReference(d))).map((s) => s.replace(/:[^:/@]+@/, '@')),
+    RepoDigests: image.repoDigests.map((d) => familiarString(parseReference(d))),
     Parent: '',
     Comment: c.history?.at(-1)?.comment ?? '',
     Created: c.created ?? '0001-01-01T00:00:00Z',
