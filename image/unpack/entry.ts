@@ -2,7 +2,7 @@
  * Turns a tar-stream header (plus the raw PAX records the scanner kept) into a validated,
  * typed {@link LayerEntry}. This is the only place that reads tar header fields.
  */
-import type { Headers } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { InvalidContentError } from '../../common/errors.js';
 import { limitExceeded, type UnpackLimits } from './limits.js';
 import { printable } from './safe-path.js';
@@ -32,15 +32,11 @@ export interface LayerEntry {
 }
 
 const xattrPrefix = 'SCHILY.xattr.';
+/** Shared by the entries without PAX records, the vast majority. */
+const noRecords: ReadonlyMap<string, Buffer> = new Map();
 const maxDeviceNumber = 0xffff_ffff;
 /** Go's archive/tar bounds times to what the platform can store; berth keeps them >= 0. */
 const maxTime = 2 ** 40;
-
-/** The offset tar-stream gives an entry's header block (header.byteOffset - 512), if any. */
-export function headerOffset(header: Headers): number | undefined {
-  const value: unknown = Reflect.get(header, 'byteOffset');
-  return typeof value === 'number' ? value - 512 : undefined;
-}
 
 /**
  * Validates `header` and returns the entry. `raw` are the entry's PAX records as bytes
@@ -48,11 +44,11 @@ export function headerOffset(header: Headers): number | undefined {
  * Throws LimitExceededError for names or PAX data over the limits and InvalidContentError
  * for headers berth cannot extract.
  */
-export function parseEntry(header: Headers, raw: PaxRecords | undefined, limits: UnpackLimits): LayerEntry {
+export function parseEntry(header: Header, raw: PaxRecords | undefined, limits: UnpackLimits): LayerEntry {
   const name = header.name;
   const linkname = header.linkname ?? '';
-  checkPathLength(name, 'an entry name', limits);
-  checkPathLength(linkname, `the link target of "${printable(name.slice(0, 100))}"`, limits);
+  checkPathLength(name, limits, () => 'an entry name');
+  checkPathLength(linkname, limits, () => `the link target of "${printable(name.slice(0, 100))}"`);
   const pax = paxRecords(header, raw, limits);
   const type = entryType(header);
   const size = header.size ?? 0;
@@ -76,18 +72,18 @@ export function parseEntry(header: Headers, raw: PaxRecords | undefined, limits:
   return entry;
 }
 
-function checkPathLength(path: string, what: string, limits: UnpackLimits): void {
-  // A UTF-16 length over the limit is a cheap lower bound before counting bytes.
-  if (path.length > limits.maxPathBytes || Buffer.byteLength(path) > limits.maxPathBytes) {
-    throw limitExceeded('maxPathBytes', limits.maxPathBytes, `${what} of ${Buffer.byteLength(path)} bytes`);
-  }
+function checkPathLength(path: string, limits: UnpackLimits, what: () => string): void {
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit: most names skip counting bytes.
+  if (path.length * 3 <= limits.maxPathBytes) return;
+  const bytes = Buffer.byteLength(path);
+  if (bytes > limits.maxPathBytes) throw limitExceeded('maxPathBytes', limits.maxPathBytes, `${what()} of ${bytes} bytes`);
 }
 
-function paxRecords(header: Headers, raw: PaxRecords | undefined, limits: UnpackLimits): PaxRecords {
+function paxRecords(header: Header, raw: PaxRecords | undefined, limits: UnpackLimits): PaxRecords {
   if (raw !== undefined) return raw;
-  const decoded: unknown = Reflect.get(header, 'pax');
+  const decoded: unknown = header.pax;
+  if (decoded === null || typeof decoded !== 'object') return noRecords;
   const records = new Map<string, Buffer>();
-  if (decoded === null || typeof decoded !== 'object') return records;
   let total = 0;
   for (const [key, value] of Object.entries(decoded)) {
     if (typeof value !== 'string') continue;
@@ -101,7 +97,7 @@ function paxRecords(header: Headers, raw: PaxRecords | undefined, limits: Unpack
   return records;
 }
 
-function entryType(header: Headers): LayerEntryType {
+function entryType(header: Header): LayerEntryType {
   switch (header.type) {
     case 'file':
     case 'contiguous-file': // Go's archive/tar and GNU tar extract contiguous files as regular ones
@@ -165,6 +161,7 @@ function boundTime(seconds: number): number {
 }
 
 function xattrsOf(pax: PaxRecords): ReadonlyMap<string, Buffer> {
+  if (pax.size === 0) return noRecords;
   const xattrs = new Map<string, Buffer>();
   for (const [key, value] of pax) {
     if (key.startsWith(xattrPrefix) && key.length > xattrPrefix.length) xattrs.set(key.slice(xattrPrefix.length), value);

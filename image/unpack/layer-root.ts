@@ -6,8 +6,8 @@
  * component of an entry is never followed: whatever is there is removed and recreated
  * (image-spec layer.md "Changeset over existing files").
  */
-import { lstat, mkdir, realpath, rm, unlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
+import { lstat, realpath, rm } from 'node:fs/promises';
 import {
   InvalidArgumentError,
   InvalidContentError,
@@ -17,6 +17,8 @@ import {
 import { loadFsx, type Fsx } from '../../common/sys/index.js';
 import { DirTree } from './dir-tree.js';
 import { joinPath, printable } from './safe-path.js';
+
+const opaqueValue = Buffer.from('y');
 
 /** What {@link LayerRoot.clear} found at a path and did with it. */
 export interface ClearResult {
@@ -35,17 +37,23 @@ export class LayerRoot {
   /** True when the layer directory is setgid, so new files inherit its group. */
   readonly setgid: boolean;
   readonly fsx: Fsx;
+  /** The xattr that marks a directory opaque (whiteout.ts opaqueXattr). */
+  readonly #opaqueXattr: string;
   readonly #prefix: string;
 
-  private constructor(path: string, setgid: boolean, fsx: Fsx) {
+  private constructor(path: string, setgid: boolean, fsx: Fsx, opaqueXattr: string) {
     this.path = path;
     this.setgid = setgid;
     this.fsx = fsx;
+    this.#opaqueXattr = opaqueXattr;
     this.#prefix = `${path}/`;
   }
 
-  /** Opens the layer directory `dir`, which must exist (and should be empty). */
-  static async open(dir: string): Promise<LayerRoot> {
+  /**
+   * Opens the layer directory `dir`, which must exist (and should be empty); `opaqueXattr`
+   * is the xattr that marks directories opaque in this unpack.
+   */
+  static async open(dir: string, opaqueXattr: string): Promise<LayerRoot> {
     let path: string;
     let stats: Stats;
     try {
@@ -57,7 +65,7 @@ export class LayerRoot {
     }
     if (!stats.isDirectory()) throw new InvalidArgumentError(`Cannot unpack layer into "${dir}": it is not a directory`);
     if (path === '/') throw new InvalidArgumentError('Cannot unpack layer into "/": a layer needs a directory of its own');
-    return new LayerRoot(path, (stats.mode & 0o2000) !== 0, loadFsx());
+    return new LayerRoot(path, (stats.mode & 0o2000) !== 0, loadFsx(), opaqueXattr);
   }
 
   /** The host path of a real relative path (one without symlinks, as resolveDir returns). */
@@ -70,9 +78,9 @@ export class LayerRoot {
    * inside the root. Missing components are created (mode 0755, as containerd's mkparent
    * does) when `create`; otherwise a missing one gives undefined. Throws
    * InvalidContentError when a component is not a directory or a symlink's target is
-   * missing.
+   * missing. Synchronous: see metadata.ts for why per-entry syscalls are.
    */
-  async resolveDir(path: string, create: boolean): Promise<string | undefined> {
+  resolveDir(path: string, create: boolean): string | undefined {
     if (this.dirs.has(path)) return path;
     let real = '';
     for (const part of path.split('/')) {
@@ -81,13 +89,19 @@ export class LayerRoot {
         real = next;
         continue;
       }
-      const stats = await lstatIfExists(this.host(next));
+      const stats = lstatIfExists(this.host(next));
       if (stats === undefined) {
         if (!create) return undefined;
-        await mkdir(this.host(next), 0o755);
+        mkdirSync(this.host(next), 0o755);
       } else if (stats.isSymbolicLink()) {
-        real = await this.#follow(next, path);
+        real = this.#follow(next, path);
         continue;
+      } else if (create && isWhiteout(stats)) {
+        // This layer whited out `next` and now puts entries under it: a new directory that
+        // must still hide the lower layers' one ("delete, then add", layer.md "Whiteouts").
+        unlinkSync(this.host(next));
+        mkdirSync(this.host(next), 0o755);
+        this.markOpaque(next);
       } else if (!stats.isDirectory()) {
         throw new InvalidContentError(`Cannot unpack layer: "${printable(next)}" in "${printable(path)}" is not a directory`);
       }
@@ -97,27 +111,38 @@ export class LayerRoot {
     return real;
   }
 
+  /** {@link resolveDir} with `create`: never undefined. */
+  ensureDir(path: string): string {
+    return this.resolveDir(path, true) ?? '';
+  }
+
   /**
    * Makes room at real path `path` for a new entry after creating it failed with EEXIST:
    * keeps an existing directory when the new entry is one too, otherwise removes what is
-   * there (recursively for a directory; rm never follows symlinks).
+   * there (recursively for a directory, asynchronously as it may be large; rm never
+   * follows symlinks).
    */
   async clear(path: string, isDir: boolean): Promise<ClearResult> {
     const host = this.host(path);
-    const stats = await lstatIfExists(host);
+    const stats = lstatIfExists(host);
     if (stats === undefined) return { kept: false, wasWhiteout: false };
     if (stats.isDirectory()) {
       if (isDir) return { kept: true, wasWhiteout: false };
       await rm(host, { recursive: true, force: true });
     } else {
-      await unlink(host);
+      unlinkSync(host);
     }
     this.dirs.remove(path);
     return { kept: false, wasWhiteout: isWhiteout(stats) };
   }
 
+  /** Marks real directory `path` opaque: it hides everything lower layers have in it. */
+  markOpaque(path: string): void {
+    this.fsx.lsetxattr(this.host(path), this.#opaqueXattr, opaqueValue);
+  }
+
   /** Resolves symlink `link` (a real path) inside the root to the real directory it names. */
-  async #follow(link: string, path: string): Promise<string> {
+  #follow(link: string, path: string): string {
     let resolved: string;
     try {
       resolved = this.fsx.resolveInRoot(this.path, link);
@@ -131,7 +156,7 @@ export class LayerRoot {
       throw err;
     }
     const real = this.#relative(resolved, path);
-    const stats = await lstat(resolved);
+    const stats = lstatSync(resolved);
     if (!stats.isDirectory()) {
       throw new InvalidContentError(`Cannot unpack layer: "${printable(path)}" goes through symlink "${printable(link)}", which is not a directory`);
     }
@@ -155,11 +180,7 @@ export function isWhiteout(stats: Stats): boolean {
   return stats.isCharacterDevice() && stats.rdev === 0;
 }
 
-async function lstatIfExists(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if (isErrnoError(err, 'ENOENT')) return undefined;
-    throw err;
-  }
+/** lstat(2), or undefined when nothing is at `path`. */
+export function lstatIfExists(path: string): Stats | undefined {
+  return lstatSync(path, { throwIfNoEntry: false });
 }

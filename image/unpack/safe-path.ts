@@ -5,6 +5,9 @@
  */
 import { InvalidContentError } from '../../common/errors.js';
 
+/** Matches a path with an empty, `.` or `..` component, or a leading or trailing `/`. */
+const needsCleaning = /^\/|\/$|\/\/|(?:^|\/)\.\.?(?:\/|$)/;
+
 /** A whiteout's base-name prefix (image-spec layer.md "Whiteouts"). */
 export const whiteoutPrefix = '.wh.';
 /** Prefix of whiteout meta files, which are never extracted (containerd: whiteoutMetaPrefix). */
@@ -20,6 +23,9 @@ export const opaqueWhiteout = '.wh..wh..opq';
  */
 export function cleanEntryPath(name: string): string {
   if (name.includes('\0')) throw new InvalidContentError(`Cannot unpack layer: entry name "${printable(name)}" contains a NUL byte`);
+  // Fast path for the usual "./usr/bin/" and "usr/bin/env": nothing but a prefix and a suffix to drop.
+  const trimmed = name.slice(name.startsWith('./') ? 2 : 0, name.endsWith('/') ? -1 : undefined);
+  if (!needsCleaning.test(trimmed)) return trimmed;
   const parts: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;

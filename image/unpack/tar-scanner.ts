@@ -61,6 +61,11 @@ export class TarScanner {
     return this.#total;
   }
 
+  /** False once the scanner stopped following the framing (tar-stream will fail). */
+  get tracking(): boolean {
+    return !this.#lost;
+  }
+
   /** Scans the next chunk. Throws LimitExceededError when a limit is crossed. */
   scan(chunk: Buffer): void {
     const base = this.#total;
