@@ -3,12 +3,15 @@
  * configuration, the metadata database and the image services, each created on first use
  * (so `berth --help` touches nothing) and closed when the command ends.
  */
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type BerthConfig } from '../common/config.js';
 import { MetadataDb } from '../common/metadata.js';
 import { defaultRoot, defaultRunRoot, StateLayout } from '../common/paths.js';
-import { ContentStore, CredentialStore, ImageRecords, ImageService, RegistryClient } from '../image/index.js';
+import {
+  ContentStore, CredentialStore, ImageRecords, ImageService, InProcessUnpacker, RegistryClient, WorkerUnpacker, type LayerUnpacker,
+} from '../image/index.js';
 import { SchemaValidator } from '../oci/index.js';
 
 /** Global options every command sees. */
@@ -78,6 +81,15 @@ export class CommandContext {
   async registry(): Promise<RegistryClient> {
     const config = await this.config();
     return new RegistryClient({ credentials: this.credentials(), insecureRegistries: config.insecureRegistries, userAgent: 'berth/0.1' });
+  }
+
+  /**
+   * Where pulls unpack layers: a worker thread per layer when the bundled worker sits next
+   * to the bundled CLI (dist/unpack-worker.mjs beside dist/berth.mjs), else this thread.
+   */
+  unpacker(): LayerUnpacker {
+    const worker = new URL('./unpack-worker.mjs', import.meta.url);
+    return existsSync(worker) ? new WorkerUnpacker(worker) : new InProcessUnpacker();
   }
 
   /** Releases what was opened. */

@@ -145,3 +145,46 @@ export function isErrnoError(err: unknown, code?: string): err is NodeJS.ErrnoEx
 export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted === true) throw new InterruptedError(`${what} was interrupted`, { cause: signal.reason });
 }
+
+/** An error as plain data, to cross a thread or process boundary. */
+export interface SerializedError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string | undefined;
+  readonly hint?: string | undefined;
+}
+
+/** The plain-data form of `err` (BerthError code and hint, or a system error's code). */
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof BerthError) return { name: err.name, message: err.message, code: err.code, hint: err.hint };
+  if (err instanceof Error) {
+    const code = 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+    return { name: err.name, message: err.message, code };
+  }
+  return { name: 'Error', message: String(err) };
+}
+
+const berthErrorsByCode: Readonly<Record<string, new (message: string, options?: BerthErrorOptions) => BerthError>> = {
+  NOT_FOUND: NotFoundError,
+  ALREADY_EXISTS: AlreadyExistsError,
+  INVALID_ARGUMENT: InvalidArgumentError,
+  USAGE: UsageError,
+  FAILED_PRECONDITION: FailedPreconditionError,
+  REQUIRES_ROOT: RequiresRootError,
+  UNSUPPORTED: UnsupportedError,
+  INVALID_CONTENT: InvalidContentError,
+  LIMIT_EXCEEDED: LimitExceededError,
+  REGISTRY: RegistryError,
+  HELPER: HelperError,
+  INTERRUPTED: InterruptedError,
+};
+
+/** Rebuilds an error from {@link serializeError}: the same BerthError class, or an Error with `code`. */
+export function deserializeError(data: SerializedError): Error {
+  const Class = data.code === undefined ? undefined : berthErrorsByCode[data.code];
+  if (Class !== undefined) return new Class(data.message, { hint: data.hint });
+  const err = new Error(data.message);
+  err.name = data.name;
+  if (data.code !== undefined) Object.assign(err, { code: data.code });
+  return err;
+}

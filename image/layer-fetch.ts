@@ -7,13 +7,11 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { DigestCounter } from '../common/digests.js';
 import { BerthError, InvalidContentError, InterruptedError } from '../common/errors.js';
 import type { Descriptor, Digest, LayerCompression } from '../oci/index.js';
 import type { ContentStore } from './content-store.js';
-import { createDecompressor } from './decompress.js';
-import { unpackLayer, type UnpackLimits } from './unpack/index.js';
+import type { LayerUnpacker, UnpackOutcome } from './layer-unpacker.js';
+import type { UnpackLimits } from './unpack/index.js';
 
 /** Where a layer's bytes come from. */
 export type BlobFetcher = (digest: Digest, signal: AbortSignal) => Promise<{ body: Readable; size: number | undefined }>;
@@ -28,6 +26,8 @@ export interface LayerJob {
   readonly signal: AbortSignal;
   readonly limits?: Partial<UnpackLimits> | undefined;
   readonly privileged: boolean;
+  /** Where the layer is decompressed and unpacked (this thread or a worker). */
+  readonly unpacker: LayerUnpacker;
   /** Called with the number of compressed bytes received. */
   readonly onBytes?: ((n: number) => void) | undefined;
 }
@@ -45,15 +45,17 @@ export async function fetchLayer(job: LayerJob): Promise<{ outcome: LayerOutcome
     if (await store.hasBlob(descriptor.digest)) {
       // The blob is whole and verified; only the unpacked tree is missing.
       const source = createReadStream(store.blobPath(descriptor.digest), { highWaterMark: 1 << 20 });
-      const size = await unpackVerified(source, [], job, staging.dir, what);
+      const size = checkDiffId(await unpack(source, [], job, staging.dir), job, what);
       await staging.commit(diffId);
       return { outcome: 'unpacked', size };
     }
     const { body } = await job.fetch(descriptor.digest, job.signal);
     const ingest = await store.ingest(descriptor.digest, descriptor.size, what, job.onBytes);
     try {
-      const size = await unpackVerified(body, ingest.streams, job, staging.dir, what);
+      const outcome = await unpack(body, ingest.streams, job, staging.dir);
+      // The blob's own digest first: it is what the manifest vouches for.
       await ingest.commit();
+      const size = checkDiffId(outcome, job, what);
       await staging.commit(diffId);
       return { outcome: 'downloaded', size };
     } catch (err) {
@@ -89,26 +91,19 @@ function isZlibError(err: unknown): boolean {
   return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('Z_');
 }
 
-/** Streams `source` through `pre`, decompression and the diffID check into the unpacker. */
-async function unpackVerified(
-  source: Readable,
-  pre: readonly NodeJS.ReadWriteStream[],
-  job: LayerJob,
-  dir: string,
-  what: string,
-): Promise<number> {
-  const diff = new DigestCounter({ what: `the uncompressed ${what}` });
-  const decompress = createDecompressor(job.compression);
-  const tarDone = unpackLayer(diff, dir, { limits: job.limits ?? {}, signal: job.signal, privileged: job.privileged });
-  // The unpacker consumes `diff` to its end (trailing bytes after the tar's end-of-archive
-  // blocks count towards the diffID too); a failure on either side must stop the other.
-  const feed = pipeline([source, ...pre, decompress, diff], { signal: job.signal });
-  const [result] = await Promise.all([tarDone, feed]).catch(async (err: unknown) => {
-    source.destroy();
-    diff.destroy();
-    await Promise.allSettled([tarDone, feed]);
-    throw err;
+/** Unpacks `source` (through `pre`) into `dir` with the job's unpacker. */
+async function unpack(source: Readable, pre: readonly NodeJS.ReadWriteStream[], job: LayerJob, dir: string): Promise<UnpackOutcome> {
+  return job.unpacker.unpack(source, pre, {
+    dir, compression: job.compression, limits: job.limits ?? {}, privileged: job.privileged, signal: job.signal,
   });
-  diff.verify({ digest: job.diffId });
-  return result.bytes;
+}
+
+/** Throws unless the unpacked stream hashed to the layer's diffID; returns its file bytes. */
+function checkDiffId(outcome: UnpackOutcome, job: LayerJob, what: string): number {
+  if (outcome.diffId !== job.diffId) {
+    throw new InvalidContentError(`Cannot verify the uncompressed ${what}: its digest is "${outcome.diffId}", expected the diffID "${job.diffId}"`, {
+      hint: "The layer does not match the image's config; the image is damaged",
+    });
+  }
+  return outcome.bytes;
 }

@@ -16,6 +16,7 @@ import { collectGarbage } from './garbage.js';
 import { maxDocumentBytes, parseImageConfig, parseImageDocument } from './documents.js';
 import type { ImageRecords } from './image-records.js';
 import { fetchLayer, type LayerOutcome } from './layer-fetch.js';
+import { InProcessUnpacker, type LayerUnpacker } from './layer-unpacker.js';
 import { formatPlatform, hostPlatform, selectManifest, type PlatformSpec } from './platform.js';
 import { referenceString, repositoryName, type ImageReference } from './reference.js';
 import type { UnpackLimits } from './unpack/index.js';
@@ -71,6 +72,8 @@ export interface ImagePullerDeps {
   readonly concurrency?: number;
   /** Whether unpacking may chown and mknod (root). */
   readonly privileged: boolean;
+  /** Where layers are unpacked; default this thread (the CLI uses worker threads). */
+  readonly unpacker?: LayerUnpacker | undefined;
 }
 
 /** Pulls images into a store. */
@@ -186,6 +189,7 @@ export class ImagePuller {
     created: { layers: Digest[]; blobs: Digest[] },
   ): Promise<number[]> {
     const { store, registry, privileged } = this.#deps;
+    const unpacker = this.#deps.unpacker ?? new InProcessUnpacker();
     options.progress?.layers?.(manifest.layers);
     const sizes: number[] = [];
     let next = 0;
@@ -195,7 +199,7 @@ export class ImagePuller {
         const descriptor = manifest.layers[i] as Descriptor;
         const diffId = config.rootfs.diff_ids[i] as Digest;
         const { outcome, size } = await fetchLayer({
-          descriptor, diffId, store, privileged, signal: controller.signal, limits: options.limits,
+          descriptor, diffId, store, privileged, signal: controller.signal, limits: options.limits, unpacker,
           compression: layerCompressionOf(descriptor.mediaType) ?? 'none',
           fetch: async (digest, signal) => registry.getBlob(repo, digest, { signal }),
           onBytes: (n) => options.progress?.bytes?.(descriptor.digest, n),
@@ -206,17 +210,20 @@ export class ImagePuller {
         options.progress?.layerDone?.(descriptor.digest, outcome);
       }
     };
+    // The first failure stops the others; it is the one to report, not their interruptions.
+    let firstError: unknown;
     const workers = Array.from({ length: Math.min(this.#deps.concurrency ?? 3, manifest.layers.length) }, async () => {
       try {
         await worker();
       } catch (err) {
-        controller.abort(err);
-        throw err;
+        if (firstError === undefined) {
+          firstError = err;
+          controller.abort(err);
+        }
       }
     });
-    const results = await Promise.allSettled(workers);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    await Promise.all(workers);
+    if (firstError !== undefined) throw firstError;
     // Layers that were already present keep the size recorded when they were first unpacked.
     return this.#knownSizes(config, sizes);
   }

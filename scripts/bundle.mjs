@@ -3,9 +3,12 @@
 // external: it loads its native addon relative to its own package.
 import { build } from 'esbuild';
 
+// The CLI, and the layer-unpack worker it starts (image/unpack-worker.ts; found next to
+// the CLI by cmd/context.ts).
 await build({
-  entryPoints: ['cmd/main.ts'],
-  outfile: 'dist/berth.mjs',
+  entryPoints: { berth: 'cmd/main.ts', 'unpack-worker': 'image/unpack-worker.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',
