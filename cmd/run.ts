@@ -10,7 +10,7 @@ import { CommandContext, type GlobalOptions } from './context.js';
  * arguments, then the options, then the command; the wrapper finds the command last.
  */
 export function withContext<A extends unknown[]>(
-  action: (ctx: CommandContext, ...args: A) => Promise<void>,
+  action: (ctx: CommandContext, ...args: A) => Promise<void> | void,
 ): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const command = args.at(-1) as Command;

@@ -91,8 +91,12 @@ export class ContentStore {
     await this.#publishBlob(tmp, digest);
   }
 
-  /** Starts writing a streamed blob of `size` bytes that must hash to `digest`. */
-  async ingest(digest: Digest, size: number | undefined, what: string, onBytes?: (n: number) => void): Promise<BlobIngest> {
+  /**
+   * Starts writing a streamed blob of `options.size` bytes that must hash to `digest`;
+   * `options.what` names it in errors.
+   */
+  async ingest(digest: Digest, options: { size: number | undefined; what: string; onBytes?: ((n: number) => void) | undefined }): Promise<BlobIngest> {
+    const { size, what, onBytes } = options;
     const tmp = this.#layout.newTmpPath('blob');
     const fh = await open(tmp, 'wx', 0o600);
     const counter = new DigestCounter({ what, maxBytes: size, onBytes, algorithm: digest.slice(0, digest.indexOf(':')) });

@@ -50,7 +50,7 @@ export async function fetchLayer(job: LayerJob): Promise<{ outcome: LayerOutcome
       return { outcome: 'unpacked', size };
     }
     const { body } = await job.fetch(descriptor.digest, job.signal);
-    const ingest = await store.ingest(descriptor.digest, descriptor.size, what, job.onBytes);
+    const ingest = await store.ingest(descriptor.digest, { size: descriptor.size, what, onBytes: job.onBytes });
     try {
       const outcome = await unpack(body, ingest.streams, job, staging.dir);
       // The blob's own digest first: it is what the manifest vouches for.

@@ -40,10 +40,10 @@ export function registerImages(program: Command, name = 'images'): void {
     .option('--digests', 'show digests')
     .option('--no-trunc', 'do not truncate output')
     .option('--format <format>', 'output format: "table" (default) or "json"', 'table')
-    .action(withContext(async (ctx, repository: string | undefined, flags: ImagesFlags) => listImages(ctx, repository, flags)));
+    .action(withContext((ctx, repository: string | undefined, flags: ImagesFlags) => listImages(ctx, repository, flags)));
 }
 
-async function listImages(ctx: CommandContext, repository: string | undefined, flags: ImagesFlags): Promise<void> {
+function listImages(ctx: CommandContext, repository: string | undefined, flags: ImagesFlags): void {
   if (flags.format !== 'table' && flags.format !== 'json') {
     throw new InvalidArgumentError(`Unknown format "${flags.format ?? ''}"`, { hint: 'Use --format table or --format json' });
   }
@@ -60,7 +60,6 @@ async function listImages(ctx: CommandContext, repository: string | undefined, f
       ? [r.Repository, r.Tag, r.Digest, r.ID, r.CreatedSince, r.Size]
       : [r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size]))));
   }
-  await Promise.resolve();
 }
 
 function matches(row: ImageRow, filter: string | undefined): boolean {

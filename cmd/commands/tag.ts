@@ -9,8 +9,5 @@ export function registerTag(program: Command, name = 'tag'): void {
     .description('Create a tag TARGET that refers to SOURCE')
     .argument('<source>', 'image name or ID')
     .argument('<target>', 'new name[:tag]')
-    .action(withContext(async (ctx, source: string, target: string) => {
-      ctx.images().tag(source, target);
-      await Promise.resolve();
-    }));
+    .action(withContext((ctx, source: string, target: string) => ctx.images().tag(source, target)));
 }

@@ -25,7 +25,7 @@ beforeEach(async () => {
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 async function ingestBytes(data: Buffer, declared: { digest: ReturnType<typeof sha256Of>; size: number }): Promise<void> {
-  const ingest = await store.ingest(declared.digest, declared.size, 'test blob');
+  const ingest = await store.ingest(declared.digest, { size: declared.size, what: 'test blob' });
   try {
     const sink = new Writable({ write: (_c, _e, cb) => cb() });
     await pipeline([Readable.from([data]), ...ingest.streams, sink]);
