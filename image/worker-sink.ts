@@ -10,7 +10,7 @@
  */
 import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { deserializeError, InvalidContentError, type SerializedError } from '../common/errors.js';
+import { deserializeError, HelperError, InvalidContentError, type SerializedError } from '../common/errors.js';
 import { isDigest, type Digest, type LayerCompression } from '../oci/index.js';
 import type { UnpackLimits } from './unpack/index.js';
 
@@ -56,8 +56,10 @@ export class WorkerSink extends Writable {
     this.#worker = new Worker(url, { workerData: data });
     this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
     this.#worker.on('message', (message: FromWorker) => this.#onMessage(message));
-    this.#worker.on('error', (err) => this.#fail(err));
-    this.#worker.once('exit', (code) => this.#fail(new Error(`the unpack worker exited with code ${code} before it finished`)));
+    this.#worker.on('error', (err) => this.#fail(new HelperError(`The layer unpack worker failed: ${err.message}`, { stage: 'unpack-worker', cause: err })));
+    this.#worker.once('exit', (code) => {
+      if (this.#settle !== undefined) this.#fail(new HelperError(`The layer unpack worker exited with code ${code} before it finished`, { stage: 'unpack-worker' }));
+    });
   }
 
   #onMessage(message: FromWorker): void {
@@ -71,13 +73,16 @@ export class WorkerSink extends Writable {
     } else if (message.type === 'done') {
       if (!isDigest(message.diffId)) return this.#fail(new InvalidContentError('The unpack worker reported an invalid diffID'));
       this.#settle?.resolve({ diffId: message.diffId, bytes: message.bytes });
+      this.#settle = undefined;
     } else {
       this.#fail(deserializeError(message.error));
     }
   }
 
+  /** Ends the stream with `err`, once: a settled result is final. */
   #fail(err: Error): void {
-    this.#settle?.reject(err);
+    if (this.#settle === undefined) return;
+    this.#settle.reject(err);
     this.#settle = undefined;
     const blocked = this.#blocked;
     this.#blocked = undefined;
