@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { DigestCounter } from '../common/digests.js';
 import { InvalidContentError, NotFoundError, UnsupportedError, throwIfAborted } from '../common/errors.js';
 import {
-  layerCompressionOf, type Descriptor, type Digest, type ImageConfig, type ImageManifest, type SchemaValidator,
+  isManifestMediaType, layerCompressionOf, type Descriptor, type Digest, type ImageConfig, type ImageManifest, type SchemaValidator,
 } from '../oci/index.js';
 import type { ContentStore } from './content-store.js';
 import { collectGarbage } from './garbage.js';
@@ -144,7 +144,10 @@ export class ImagePuller {
     let manifestBytes = top.bytes;
     let indexBytes: Buffer | undefined;
     if (doc.kind === 'index') {
-      const entry = selectManifest(doc.index.manifests, platform);
+      // Entries of media types berth does not know (artifacts, nested indexes) are skipped:
+      // "An encountered mediaType that is unknown to the implementation MUST NOT generate an
+      // error" (image-spec image-index.md, "manifests").
+      const entry = selectManifest(doc.index.manifests.filter((m) => isManifestMediaType(m.mediaType)), platform);
       if (entry === undefined) {
         const offered = doc.index.manifests.filter((m) => m.platform !== undefined && m.platform.os !== 'unknown');
         throw new NotFoundError(`Cannot pull "${name}": it has no image for platform "${formatPlatform(platform)}"`, {

@@ -3,6 +3,7 @@
  * when interrupted), and leaves the store as it was.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -191,6 +192,22 @@ describe.skipIf(skip !== undefined)('pull failures leave the store unchanged', (
     } finally {
       await rm(join(root, 'config.json'));
     }
+  });
+
+  it('skips index entries of unknown media types instead of failing', async () => {
+    const doc = manifest.json as { mediaType: string };
+    const manifestDigest = `sha256:${createHash('sha256').update(manifest.bytes).digest('hex')}`;
+    const platform = { os: 'linux', architecture: 'amd64' };
+    const index = JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.example.artifact.v1+json', digest: `sha256:${'e'.repeat(64)}`, size: 10, platform },
+        { mediaType: doc.mediaType, digest: manifestDigest, size: manifest.bytes.length, platform },
+      ],
+    });
+    proxy.rules = [{ path: /\/manifests\/kitchen-sink-gzip$/, action: { kind: 'respond', status: 200, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' }, body: index } }];
+    await berthOk(['pull', image()], { root });
+    await berthOk(['rmi', image()], { root });
   });
 
   it('Ctrl-C stops a pull cleanly with exit code 130', async () => {
