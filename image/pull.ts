@@ -98,31 +98,14 @@ export class ImagePuller {
       // Leftovers of pulls that were killed (kill -9, a crash) go first.
       await store.recover();
       const resolved = await this.#resolve(ref, options.platform ?? hostPlatform(), controller.signal);
-      const { manifest, config, configBytes } = resolved;
-      const before = records.byId(manifest.config.digest);
+      const { manifest, config } = resolved;
       records.lease([resolved.topDigest, resolved.manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest), ...config.rootfs.diff_ids]);
       const sizes = await this.#fetchLayers(ref, manifest, config, options, controller, created);
-      await store.writeBlob(manifest.config.digest, configBytes);
+      await store.writeBlob(manifest.config.digest, resolved.configBytes);
       await store.writeBlob(resolved.manifestDigest, resolved.manifestBytes);
       if (resolved.indexBytes !== undefined) await store.writeBlob(resolved.topDigest, resolved.indexBytes);
       throwIfAborted(controller.signal, 'Pull');
-      records.save(
-        {
-          id: manifest.config.digest, manifestDigest: resolved.manifestDigest, manifestType: resolved.manifestType,
-          configSize: configBytes.length, os: config.os, architecture: config.architecture, variant: config.variant,
-          created: config.created, pulledAt: new Date().toISOString(),
-          layers: manifest.layers.map((l, i) => ({
-            diffId: config.rootfs.diff_ids[i] as Digest, blobDigest: l.digest, blobSize: l.size, mediaType: l.mediaType, size: sizes[i] ?? 0,
-          })),
-          blobs: [resolved.manifestDigest, manifest.config.digest, ...(resolved.indexBytes === undefined ? [] : [resolved.topDigest])],
-        },
-        {
-          tag: ref.digest === undefined && ref.tag !== undefined ? referenceString(ref) : undefined,
-          repoDigest: `${repositoryName(ref)}@${resolved.topDigest}`,
-        },
-      );
-      const changed = before === undefined || !before.repoDigests.includes(`${repositoryName(ref)}@${resolved.topDigest}`) ||
-        (ref.digest === undefined && !before.tags.includes(referenceString(ref)));
+      const changed = this.#record(ref, resolved, sizes);
       succeeded = true;
       return { reference: referenceString(ref), imageId: manifest.config.digest, digest: resolved.topDigest, changed };
     } finally {
@@ -133,6 +116,27 @@ export class ImagePuller {
       if (!succeeded && (created.layers.length > 0 || created.blobs.length > 0)) await collectGarbage(store, records, created);
       records.releaseLeases();
     }
+  }
+
+  /** Records the pulled image with its tag and repo digest; true when that changed anything. */
+  #record(ref: ImageReference, resolved: Resolved, sizes: readonly number[]): boolean {
+    const { manifest, config } = resolved;
+    const tag = ref.digest === undefined && ref.tag !== undefined ? referenceString(ref) : undefined;
+    const repoDigest = `${repositoryName(ref)}@${resolved.topDigest}`;
+    const before = this.#deps.records.byId(manifest.config.digest);
+    this.#deps.records.save(
+      {
+        id: manifest.config.digest, manifestDigest: resolved.manifestDigest, manifestType: resolved.manifestType,
+        configSize: resolved.configBytes.length, os: config.os, architecture: config.architecture, variant: config.variant,
+        created: config.created, pulledAt: new Date().toISOString(),
+        layers: manifest.layers.map((l, i) => ({
+          diffId: config.rootfs.diff_ids[i] as Digest, blobDigest: l.digest, blobSize: l.size, mediaType: l.mediaType, size: sizes[i] ?? 0,
+        })),
+        blobs: [resolved.manifestDigest, manifest.config.digest, ...(resolved.indexBytes === undefined ? [] : [resolved.topDigest])],
+      },
+      { tag, repoDigest },
+    );
+    return before === undefined || !before.repoDigests.includes(repoDigest) || (tag !== undefined && !before.tags.includes(tag));
   }
 
   async #resolve(ref: ImageReference, platform: PlatformSpec, signal: AbortSignal): Promise<Resolved> {
