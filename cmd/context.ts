@@ -46,9 +46,9 @@ export class CommandContext {
     return this.#db;
   }
 
-  /** The OCI schema validator. */
-  validator(): SchemaValidator {
-    this.#validator ??= new SchemaValidator();
+  /** The OCI schema validator (loads ajv on first use). */
+  async validator(): Promise<SchemaValidator> {
+    this.#validator ??= await SchemaValidator.load();
     return this.#validator;
   }
 

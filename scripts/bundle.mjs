@@ -9,6 +9,9 @@ await build({
   entryPoints: { berth: 'cmd/main.ts', 'unpack-worker': 'image/unpack-worker.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
+  // Dynamic imports (undici) become chunks loaded only by the commands that need them.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -37,7 +37,7 @@ async function inspect(ctx: CommandContext, names: readonly string[]): Promise<v
   let missing: unknown;
   for (const name of names) {
     try {
-      docs.push(await inspectImage(service.find(name), ctx.store(), ctx.validator()));
+      docs.push(await inspectImage(service.find(name), ctx.store(), await ctx.validator()));
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
       missing ??= err;

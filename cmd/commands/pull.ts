@@ -32,7 +32,7 @@ async function pull(ctx: CommandContext, name: string, flags: PullFlags): Promis
   const registry = await ctx.registry();
   const config = await ctx.config();
   const puller = new ImagePuller({
-    registry, store: ctx.store(), records: ctx.records(), validator: ctx.validator(),
+    registry, store: ctx.store(), records: ctx.records(), validator: await ctx.validator(),
     concurrency: config.maxConcurrentDownloads, privileged: process.getuid?.() === 0, unpacker: ctx.unpacker(),
   });
   const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);

@@ -3,7 +3,11 @@
  * mknod, extended attributes on links, and openat2(RESOLVE_IN_ROOT) path resolution.
  * Errors are thrown as Node-style system errors (`code`, `errno`, `syscall`, `path`).
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UnsupportedError } from '../errors.js';
 
 /** The addon's functions. Every call is synchronous: each is a single syscall. */
 export interface Fsx {
@@ -19,23 +23,22 @@ export interface Fsx {
   resolveInRoot(root: string, path: string): string;
 }
 
-/** Loads the addon. Node's module cache makes repeated calls free. */
+/** Where node-gyp puts the addon, relative to the repository root. */
+const addonPath = 'common/sys/native/build/Release/berth_fsx.node';
+
+/**
+ * Loads the addon. Node's module cache makes repeated calls free. The addon stays in the
+ * source tree where node-gyp built it; this module runs from common/sys/ (vitest runs the
+ * sources), dist/common/sys/ (tsc output) or dist/ and dist/chunks/ (the bundle), so the
+ * repository root is found by walking up.
+ */
 export function loadFsx(): Fsx {
   const require = createRequire(import.meta.url);
-  // The build output sits in the source tree; this module runs from common/sys/ (vitest
-  // runs the sources), dist/common/sys/ (tsc output) or dist/berth.mjs (the bundle).
-  const candidates = [
-    './native/build/Release/berth_fsx.node',
-    '../../../common/sys/native/build/Release/berth_fsx.node',
-    '../common/sys/native/build/Release/berth_fsx.node',
-  ];
-  let lastError: unknown;
-  for (const candidate of candidates) {
-    try {
-      return require(candidate) as Fsx;
-    } catch (err) {
-      lastError = err;
-    }
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let level = 0; level < 6; level++) {
+    const candidate = join(dir, addonPath);
+    if (existsSync(candidate)) return require(candidate) as Fsx;
+    dir = dirname(dir);
   }
-  throw new Error('berth native addon is not built: run "npm install" (or "npm run build:native")', { cause: lastError });
+  throw new UnsupportedError('berth native addon is not built', { hint: 'Run "npm install" (or "npm run build:native") in the berth checkout' });
 }

@@ -5,7 +5,7 @@
  * hosts (see http.ts).
  */
 import type { Readable } from 'node:stream';
-import { getGlobalDispatcher, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { InvalidArgumentError, InvalidContentError, RegistryError } from '../../common/errors.js';
 import { isDigest, manifestAccept, type Digest } from '../../oci/index.js';
 import { familiarName, isValidPath, isValidTag, type RepositoryName } from '../reference.js';
@@ -81,7 +81,7 @@ export class RegistryClient {
 
   /** @throws InvalidArgumentError when an insecure registry, endpoint or size limit is malformed. */
   constructor(options: RegistryClientOptions) {
-    this.#transport = { dispatcher: options.dispatcher ?? getGlobalDispatcher(), userAgent: options.userAgent ?? 'berth' };
+    this.#transport = { dispatcher: options.dispatcher, userAgent: options.userAgent ?? 'berth' };
     this.#endpoints = new RegistryEndpoints(options);
     this.#auth = new Authenticator({
       transport: this.#transport,

@@ -4,7 +4,7 @@
  * CDN on another host), a bounded body reader, and network failures as RegistryError.
  * Every response handed out still owns its body: the caller consumes or destroys it.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { InterruptedError, RegistryError, isErrnoError } from '../../common/errors.js';
 
 /** What a request is part of: error messages start with `operation`. */
@@ -18,7 +18,8 @@ export interface RequestContext {
 
 /** The shared HTTP settings of one client. */
 export interface Transport {
-  readonly dispatcher: Dispatcher;
+  /** undici's global dispatcher when undefined. */
+  readonly dispatcher: Dispatcher | undefined;
   readonly userAgent: string;
 }
 
@@ -95,9 +96,10 @@ interface Hop {
 }
 
 async function requestOnce(transport: Transport, url: URL, hop: Hop, context: RequestContext): Promise<Dispatcher.ResponseData> {
+  const { request } = await loadUndici();
   try {
     return await request(url, {
-      dispatcher: transport.dispatcher,
+      ...(transport.dispatcher === undefined ? {} : { dispatcher: transport.dispatcher }),
       method: hop.method,
       headers: hop.headers,
       ...(context.signal === undefined ? {} : { signal: context.signal }),
@@ -105,6 +107,18 @@ async function requestOnce(transport: Transport, url: URL, hop: Hop, context: Re
   } catch (err) {
     throw networkError(err, url, context, hop.foreign);
   }
+}
+
+/**
+ * undici, loaded on the first request only: it is a megabyte of JavaScript, and commands
+ * that never reach a registry start faster without it (the module cache keeps it after).
+ */
+async function loadUndici(): Promise<typeof import('undici')> {
+  const mod: typeof import('undici') & { default?: typeof import('undici') } = await import('undici');
+  // From source it is a namespace with named exports; bundled by esbuild, the CommonJS
+  // package arrives as the default export only.
+  if (typeof mod.request === 'function' || mod.default === undefined) return mod;
+  return mod.default;
 }
 
 function resolveLocation(location: string, base: URL, context: RequestContext): URL {

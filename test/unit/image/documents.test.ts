@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseImageConfig, parseImageDocument } from '../../../image/documents.js';
 import { MediaType, SchemaValidator, type ImageManifest } from '../../../oci/index.js';
 
-const validator = new SchemaValidator();
+const validator = await SchemaValidator.load();
 const d = (c: string): string => `sha256:${c.repeat(64)}`;
 const manifest = {
   schemaVersion: 2, mediaType: MediaType.ociManifest,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SchemaValidator } from '../../../oci/index.js';
 
-const validator = new SchemaValidator();
+const validator = await SchemaValidator.load();
 const d = `sha256:${'a'.repeat(64)}`;
 
 describe('SchemaValidator', () => {
