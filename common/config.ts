@@ -14,6 +14,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, isErrnoError } from './errors.js';
+import { directoryError } from './fs.js';
 
 /** Parsed configuration. */
 export interface BerthConfig {
@@ -33,8 +34,8 @@ export async function loadConfig(path: string): Promise<BerthConfig> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if (isErrnoError(err, 'ENOENT')) return { insecureRegistries: [], maxConcurrentDownloads: 3, limits: {} };
-    throw err;
+    if (isErrnoError(err, 'ENOENT') || isErrnoError(err, 'ENOTDIR')) return { insecureRegistries: [], maxConcurrentDownloads: 3, limits: {} };
+    throw directoryError(path, err);
   }
   return parseConfig(text, path);
 }

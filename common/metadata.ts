@@ -6,7 +6,8 @@
  * row.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
+import { directoryError, makeDirectorySync } from './fs.js';
 import { dirname } from 'node:path';
 
 /** Schema migrations, applied in order; the index + 1 is the schema version (PRAGMA user_version). */
@@ -79,8 +80,19 @@ export class MetadataDb {
 
   /** Opens (creating and migrating if needed) the database at `path`. */
   static open(path: string): MetadataDb {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const db = new Database(path, { timeout: 30_000 });
+    makeDirectorySync(dirname(path), 0o700);
+    let db: Database.Database;
+    try {
+      db = new Database(path, { timeout: 30_000 });
+    } catch (err) {
+      // better-sqlite3 says only "unable to open database file": ask the filesystem why.
+      try {
+        accessSync(dirname(path), constants.W_OK);
+      } catch (why) {
+        throw directoryError(dirname(path), why);
+      }
+      throw directoryError(path, err);
+    }
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');

@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { DigestCounter, sha256Of } from '../common/digests.js';
 import { InvalidContentError, isErrnoError } from '../common/errors.js';
+import { makeDirectory } from '../common/fs.js';
 import { tmpEntryOwner, type StateLayout } from '../common/paths.js';
 import { isProcessAlive } from '../common/process.js';
 import { isDigest, type Digest } from '../oci/index.js';
@@ -53,11 +54,9 @@ export class ContentStore {
 
   /** Creates the store's directories. */
   async init(): Promise<void> {
-    await Promise.all([
-      mkdir(this.#layout.blobDir('sha256'), { recursive: true, mode: 0o700 }),
-      mkdir(this.#layout.layersDir(), { recursive: true, mode: 0o700 }),
-      mkdir(this.#layout.tmpDir(), { recursive: true, mode: 0o700 }),
-    ]);
+    await makeDirectory(this.#layout.blobDir('sha256'), 0o700);
+    await makeDirectory(this.#layout.layersDir(), 0o700);
+    await makeDirectory(this.#layout.tmpDir(), 0o700);
   }
 
   /** True when the blob is present (and therefore whole and verified). */
@@ -125,7 +124,7 @@ export class ContentStore {
 
   async #publishBlob(tmp: string, digest: Digest): Promise<void> {
     const target = this.#layout.blobPath(digest);
-    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+    await makeDirectory(dirname(target), 0o700);
     // rename(2) over an existing blob is fine: same digest, same bytes.
     await rename(tmp, target);
     await fsyncDir(dirname(target));

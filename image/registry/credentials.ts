@@ -8,9 +8,10 @@
  * (`credsStore`, `credHelpers`) are not supported.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FailedPreconditionError, InvalidContentError, isErrnoError } from '../../common/errors.js';
+import { makeDirectory } from '../../common/fs.js';
 import type { CredentialProvider, Credentials } from './auth.js';
 
 /** Where a {@link CredentialStore} keeps and finds credentials. */
@@ -170,7 +171,7 @@ function decodeEntry(value: unknown, path: string, key: string): Credentials | u
 }
 
 async function writeAtomic(path: string, document: Record<string, unknown>): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await makeDirectory(dirname(path), 0o700);
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
     const handle = await open(tmp, 'wx', 0o600);

@@ -142,6 +142,13 @@ describe.skipIf(skip !== undefined)('local image commands', () => {
     expect(plain.stdout).not.toContain('\x1b[');
   });
 
+  it('tells a user without permission to use root or another store', async () => {
+    // As nobody, the root-owned store cannot be opened.
+    const result = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', berthBin, '--root', root, 'images'], { okCodes: [125] });
+    expect(result.stderr).toContain(`Cannot use "${root}": permission denied`);
+    expect(result.stderr).toContain('Hint: Run berth as root, or choose a store you can write with --root DIR (or BERTH_ROOT)');
+  });
+
   it('a usage error exits 2', async () => {
     const result = await berth(['pull'], { root });
     expect(result.code).toBe(2);
