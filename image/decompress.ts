@@ -1,11 +1,12 @@
 /**
- * Decompression of layer blobs as streams: gzip through zlib (on libuv's thread pool, so
- * layers decompress in parallel), zstd through zlib where Node has it (22.15+) and the pure
- * JavaScript fzstd decoder otherwise.
+ * Decompression of layer blobs as streams: gzip through ISA-L's inflate in berth's addon
+ * (about 3x zlib's speed; synchronous, which is right in the unpack worker threads), zstd
+ * through zlib where Node has it (22.15+) and the pure JavaScript fzstd decoder otherwise.
  */
 import { Transform, PassThrough, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
+import { loadFsx, type Fsx, type GunzipHandle } from '../common/sys/fsx.js';
 import type { LayerCompression } from '../oci/index.js';
 
 /** A Transform from compressed to uncompressed bytes for `compression`. */
@@ -14,8 +15,8 @@ export function createDecompressor(compression: LayerCompression): Transform {
     case 'none':
       return new PassThrough({ highWaterMark: 1 << 20 });
     case 'gzip':
-      // Layers are sometimes concatenated gzip members; zlib handles that by default.
-      return zlib.createGunzip({ chunkSize: 1 << 18 });
+      // Layers are sometimes concatenated gzip members; the decoder handles that.
+      return new IsalGunzip();
     case 'zstd':
       return createZstdDecompressor();
   }
@@ -25,6 +26,34 @@ function createZstdDecompressor(): Transform {
   const native: unknown = Reflect.get(zlib, 'createZstdDecompress');
   if (typeof native === 'function') return native.call(zlib) as Transform;
   return new FzstdTransform();
+}
+
+/** The addon's ISA-L gunzip behind a Transform. Errors keep zlib's codes (Z_DATA_ERROR, …). */
+class IsalGunzip extends Transform {
+  readonly #fsx: Fsx = loadFsx();
+  readonly #handle: GunzipHandle = this.#fsx.gunzipCreate();
+
+  constructor() {
+    super({ readableHighWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      for (const out of this.#fsx.gunzipPush(this.#handle, chunk)) this.push(out);
+      callback();
+    } catch (err) {
+      callback(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.#fsx.gunzipFinish(this.#handle);
+      callback();
+    } catch (err) {
+      callback(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
 }
 
 /** fzstd's streaming decoder behind a Transform. */

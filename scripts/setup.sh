@@ -16,6 +16,7 @@ log=${BERTH_SETUP_LOG:-/tmp/berth-setup.log}
 # One line each: why berth needs it.
 packages=(
   g++ make python3            # node-gyp builds the native addon (common/sys/native)
+  libisal-dev                 # ISA-L inflate: the addon's gunzip for layers (gunzip.c)
   docker-registry             # the real registry of the integration tests (distribution 2.8)
   skopeo                      # independent pushes/inspects of test images
   umoci                       # independent unpack to compare berth's rootfs with

@@ -21,7 +21,16 @@ export interface Fsx {
   lgetxattr(path: string, name: string): Buffer;
   /** The host path `path` names when resolved inside `root` as if it were "/" (openat2(2) RESOLVE_IN_ROOT). */
   resolveInRoot(root: string, path: string): string;
+  /** A new ISA-L gzip decoder (gunzip.c); concatenated members are one stream. */
+  gunzipCreate(): GunzipHandle;
+  /** Decompresses a chunk; throws an error with code Z_DATA_ERROR on corrupt data. */
+  gunzipPush(handle: GunzipHandle, chunk: Buffer): Buffer[];
+  /** Throws (code Z_BUF_ERROR) unless the stream ended at the end of a gzip member. */
+  gunzipFinish(handle: GunzipHandle): void;
 }
+
+/** An opaque decoder state owned by the addon. */
+export type GunzipHandle = { readonly __brand: 'GunzipHandle' };
 
 /** Where node-gyp puts the addon, relative to the repository root. */
 const addonPath = 'common/sys/native/build/Release/berth_fsx.node';

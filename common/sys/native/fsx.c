@@ -21,6 +21,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "gunzip.h"
+
 #define PATH_BUF 4096
 #define NAME_BUF 256
 
@@ -176,6 +178,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"resolveInRoot", NULL, js_resolve_in_root, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  berth_register_gunzip(env, exports);
   return exports;
 }
 
