@@ -20,6 +20,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { DigestCounter, sha256Of } from '../common/digests.js';
 import { InvalidContentError, isErrnoError } from '../common/errors.js';
 import { makeDirectory } from '../common/fs.js';
+import { loadFsx } from '../common/sys/fsx.js';
 import { tmpEntryOwner, type StateLayout } from '../common/paths.js';
 import { isProcessAlive } from '../common/process.js';
 import { isDigest, type Digest } from '../oci/index.js';
@@ -57,6 +58,13 @@ export class ContentStore {
     await makeDirectory(this.#layout.blobDir('sha256'), 0o700);
     await makeDirectory(this.#layout.layersDir(), 0o700);
     await makeDirectory(this.#layout.tmpDir(), 0o700);
+    // Layers are staged in tmp/ and renamed into layers/: each is a tree of its own. On
+    // ext4 this makes every new layer directory start in a block group with free inodes,
+    // not in the one its predecessors (maybe just deleted) filled: ext4 scans past
+    // recently deleted inodes one by one, which made pulls after a prune 2-3x slower.
+    const fsx = loadFsx();
+    fsx.markTopDir(this.#layout.tmpDir());
+    fsx.markTopDir(this.#layout.layersDir());
   }
 
   /** True when the blob is present (and therefore whole and verified). */

@@ -21,6 +21,11 @@ export interface Fsx {
   lgetxattr(path: string, name: string): Buffer;
   /** The host path `path` names when resolved inside `root` as if it were "/" (openat2(2) RESOLVE_IN_ROOT). */
   resolveInRoot(root: string, path: string): string;
+  /**
+   * Sets FS_TOPDIR_FL (chattr +T) on a directory so ext4 spreads its subdirectories over
+   * block groups; false where the filesystem does not support the flag.
+   */
+  markTopDir(path: string): boolean;
   /** A new ISA-L gzip decoder (gunzip.c); concatenated members are one stream. */
   gunzipCreate(): GunzipHandle;
   /** Decompresses a chunk; throws an error with code Z_DATA_ERROR on corrupt data. */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Of } from '../../../common/digests.js';
 import { InvalidContentError } from '../../../common/errors.js';
 import { StateLayout } from '../../../common/paths.js';
+import { loadFsx } from '../../../common/sys/fsx.js';
 import { ContentStore } from '../../../image/content-store.js';
 
 let root: string;
@@ -93,6 +95,16 @@ describe('ContentStore', () => {
     expect(await store.recover()).toBe(1);
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(mine)).toBe(true);
+  });
+
+  it('marks tmp/ and layers/ as tops of directory hierarchies where the filesystem can (chattr +T)', () => {
+    // The flag is only a hint; where it is supported (ext4), lsattr must show it.
+    const fsx = loadFsx();
+    for (const dir of [layout.tmpDir(), layout.layersDir()]) {
+      const supported = fsx.markTopDir(dir);
+      const attrs = execFileSync('lsattr', ['-d', dir], { encoding: 'utf8' }).split(' ')[0] ?? '';
+      expect(attrs.includes('T')).toBe(supported);
+    }
   });
 
   it('hides then discards layers and blobs', async () => {
