@@ -58,4 +58,8 @@ async function run(port: NonNullable<typeof parentPort>): Promise<void> {
   }
 }
 
-if (parentPort !== null) await run(parentPort);
+// No top-level await: Node 20 aborts the whole process (V8 "Check failed: location_")
+// when a worker is terminated while its entry module is still being evaluated, which is
+// what happens to the other layers' workers when one layer fails. run() reports its own
+// errors, so nothing is left unhandled.
+if (parentPort !== null) void run(parentPort);
