@@ -74,6 +74,5 @@ export function classifyWhiteout(base: string, entryName: string): WhiteoutKind 
 /** A name made safe to quote in a message: control characters escaped, length capped. */
 export function printable(name: string): string {
   const short = name.length > 200 ? `${name.slice(0, 200)}…` : name;
-  // eslint-disable-next-line no-control-regex
   return short.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
