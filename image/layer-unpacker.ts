@@ -11,7 +11,7 @@ import { InvalidContentError } from '../common/errors.js';
 import type { Digest, LayerCompression } from '../oci/index.js';
 import { createDecompressor } from './decompress.js';
 import { unpackLayer, type UnpackLimits } from './unpack/index.js';
-import { WorkerSink } from './worker-sink.js';
+import { UnpackWorkerPool, WorkerSink } from './worker-sink.js';
 
 /** One layer to unpack. */
 export interface UnpackJob {
@@ -46,21 +46,30 @@ export class InProcessUnpacker implements LayerUnpacker {
   }
 }
 
-/** Unpacks each layer in a new worker thread running `workerUrl` (the bundled unpack-worker). */
+/**
+ * Unpacks each layer in a worker thread running `workerUrl` (the bundled unpack-worker),
+ * from a pool: a worker that finished a layer takes the next one.
+ */
 export class WorkerUnpacker implements LayerUnpacker {
-  readonly #workerUrl: URL;
+  readonly #pool: UnpackWorkerPool;
 
   constructor(workerUrl: URL) {
-    this.#workerUrl = workerUrl;
+    this.#pool = new UnpackWorkerPool(workerUrl);
+  }
+
+  /** Stops the idle workers (they never keep the process alive, so this is optional). */
+  async close(): Promise<void> {
+    await this.#pool.close();
   }
 
   async unpack(source: Readable, pre: readonly NodeJS.ReadWriteStream[], job: UnpackJob): Promise<UnpackOutcome> {
-    const sink = new WorkerSink(this.#workerUrl, { dir: job.dir, compression: job.compression, limits: job.limits, privileged: job.privileged });
+    const sink = new WorkerSink(this.#pool, { dir: job.dir, compression: job.compression, limits: job.limits, privileged: job.privileged });
     try {
       await pipeline([source, ...pre, sink], { signal: job.signal });
       return await sink.result();
     } finally {
       // The staging directory is removed after a failure: the worker must be gone first.
+      // After a success the worker goes back to the pool.
       await sink.close();
     }
   }

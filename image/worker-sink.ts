@@ -1,12 +1,15 @@
 /**
- * The main-thread end of an unpack worker (see unpack-worker.ts): a Writable that passes
- * the compressed layer bytes to the worker, with flow control (at most {@link maxInFlight}
- * bytes the worker has not consumed yet), and resolves with the worker's result.
+ * The main-thread end of the unpack workers (see unpack-worker.ts): a pool of worker
+ * threads, and a Writable that passes one layer's compressed bytes to a worker, with flow
+ * control (at most {@link maxInFlight} bytes the worker has not consumed yet), and
+ * resolves with the worker's result.
  *
- * Protocol (structured-clone messages, defined here and in unpack-worker.ts):
- * - to the worker: `{ type: 'data', chunk: ArrayBuffer }` (transferred), `{ type: 'end' }`;
- * - from the worker: `{ type: 'ack', bytes }` once a chunk was consumed,
- *   `{ type: 'done', diffId, bytes }` or `{ type: 'error', error: SerializedError }`.
+ * Protocol (structured-clone messages, defined here and in unpack-worker.ts), per layer:
+ * - to the worker: `{ type: 'job', job }`, then `{ type: 'data', chunk: ArrayBuffer }`
+ *   (transferred) any number of times, then `{ type: 'end' }`;
+ * - from the worker: `{ type: 'ack', bytes }` once a chunk was consumed, then
+ *   `{ type: 'done', diffId, bytes }`, after which it waits for the next job, or
+ *   `{ type: 'error', error: SerializedError }`, after which it takes no more jobs.
  */
 import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -29,7 +32,10 @@ export type FromWorker =
   | { readonly type: 'error'; readonly error: SerializedError };
 
 /** Messages to the worker. */
-export type ToWorker = { readonly type: 'data'; readonly chunk: ArrayBuffer } | { readonly type: 'end' };
+export type ToWorker =
+  | { readonly type: 'job'; readonly job: UnpackWorkerData }
+  | { readonly type: 'data'; readonly chunk: ArrayBuffer }
+  | { readonly type: 'end' };
 
 /** The worker's result: the uncompressed stream's digest and the regular files' bytes. */
 export interface WorkerOutcome {
@@ -39,27 +45,75 @@ export interface WorkerOutcome {
 
 const maxInFlight = 8 << 20;
 
-/** A Writable feeding one unpack worker. Call {@link close} when done, on every path. */
+/**
+ * Unpack worker threads, started when a layer needs one and none is idle, kept idle
+ * (unref'd: they never keep the process alive) for the next layer after a success, and
+ * terminated after a failure. {@link close} stops the idle ones.
+ */
+export class UnpackWorkerPool {
+  readonly #url: URL;
+  readonly #idle = new Set<Worker>();
+
+  constructor(url: URL) {
+    this.#url = url;
+  }
+
+  /** A worker for one layer: an idle one, or a new one. */
+  acquire(): Worker {
+    for (const worker of this.#idle) {
+      this.#idle.delete(worker);
+      worker.ref();
+      return worker;
+    }
+    return new Worker(this.#url);
+  }
+
+  /** Takes back a worker that finished its layer and waits for the next. */
+  release(worker: Worker): void {
+    worker.unref();
+    this.#idle.add(worker);
+    // An idle worker that dies is simply forgotten.
+    worker.once('exit', () => this.#idle.delete(worker));
+  }
+
+  /** Terminates the idle workers. */
+  async close(): Promise<void> {
+    const idle = [...this.#idle];
+    this.#idle.clear();
+    await Promise.all(idle.map((worker) => worker.terminate()));
+  }
+}
+
+/** A Writable feeding one layer to a pooled unpack worker. Call {@link close} when done, on every path. */
 export class WorkerSink extends Writable {
+  readonly #pool: UnpackWorkerPool;
   readonly #worker: Worker;
+  readonly #listeners: { readonly message: (m: FromWorker) => void; readonly error: (e: Error) => void; readonly exit: (code: number) => void };
+  #succeeded = false;
   readonly #result: Promise<WorkerOutcome>;
   #settle: { resolve: (o: WorkerOutcome) => void; reject: (e: Error) => void } | undefined;
   #inFlight = 0;
   #blocked: ((err?: Error | null) => void) | undefined;
-  #exited: Promise<void>;
 
-  constructor(url: URL, data: UnpackWorkerData) {
+  constructor(pool: UnpackWorkerPool, data: UnpackWorkerData) {
     super({ highWaterMark: 1 << 20 });
     this.#result = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
     // Awaited through result() or close(); never unhandled on its own.
     this.#result.catch(() => undefined);
-    this.#worker = new Worker(url, { workerData: data });
-    this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
-    this.#worker.on('message', (message: FromWorker) => this.#onMessage(message));
-    this.#worker.on('error', (err) => this.#fail(new HelperError(`The layer unpack worker failed: ${err.message}`, { stage: 'unpack-worker', cause: err })));
-    this.#worker.once('exit', (code) => {
-      if (this.#settle !== undefined) this.#fail(new HelperError(`The layer unpack worker exited with code ${code} before it finished`, { stage: 'unpack-worker' }));
-    });
+    this.#pool = pool;
+    this.#worker = pool.acquire();
+    this.#listeners = {
+      message: (message) => this.#onMessage(message),
+      error: (err) => this.#fail(new HelperError(`The layer unpack worker failed: ${err.message}`, { stage: 'unpack-worker', cause: err })),
+      exit: (code) => {
+        if (this.#settle !== undefined) this.#fail(new HelperError(`The layer unpack worker exited with code ${code} before it finished`, { stage: 'unpack-worker' }));
+      },
+    };
+    this.#worker.on('message', this.#listeners.message);
+    this.#worker.on('error', this.#listeners.error);
+    this.#worker.on('exit', this.#listeners.exit);
+    const job: ToWorker = { type: 'job', job: data };
+    this.#worker.postMessage(job);
   }
 
   #onMessage(message: FromWorker): void {
@@ -74,6 +128,7 @@ export class WorkerSink extends Writable {
       if (!isDigest(message.diffId)) return this.#fail(new InvalidContentError('The unpack worker reported an invalid diffID'));
       this.#settle?.resolve({ diffId: message.diffId, bytes: message.bytes });
       this.#settle = undefined;
+      this.#succeeded = true;
     } else {
       this.#fail(deserializeError(message.error));
     }
@@ -111,9 +166,20 @@ export class WorkerSink extends Writable {
     return this.#result;
   }
 
-  /** Stops the worker if it still runs and waits until it has exited (no more writes to disk). */
+  /**
+   * Gives the worker back to the pool if it finished its layer; otherwise stops it and
+   * waits until it has exited (no more writes to disk).
+   */
   async close(): Promise<void> {
+    this.#worker.off('message', this.#listeners.message);
+    this.#worker.off('error', this.#listeners.error);
+    this.#worker.off('exit', this.#listeners.exit);
+    if (this.#succeeded) {
+      this.#succeeded = false;
+      this.#pool.release(this.#worker);
+      return;
+    }
+    // Resolves once the thread has stopped (its 'exit'), also if it had already exited.
     await this.#worker.terminate();
-    await this.#exited;
   }
 }
