@@ -3,3 +3,4 @@ export * from './digest.js';
 export * from './media-types.js';
 export * from './image.js';
 export * from './schema.js';
+export * from './runtime.js';
