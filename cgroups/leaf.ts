@@ -1,0 +1,434 @@
+/**
+ * One cgroup per container: a leaf `<parent>/<id>` under berth's parent (`/berth` at the
+ * root of each hierarchy, like docker's `/docker`). berth creates the leaf before the
+ * container starts; the native helper joins it by writing "0" to each of
+ * {@link ContainerCgroup.procsFiles} before it execs, so no container process ever runs
+ * outside it. berth writes only to cgroups it created (the parent chain and the leaves) and,
+ * on cgroup v2, to `cgroup.subtree_control` of the ancestors when a controller it needs is
+ * not enabled there yet.
+ */
+import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  AlreadyExistsError,
+  type BerthError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  RequiresRootError,
+  UnsupportedError,
+  isErrnoError,
+} from '../common/errors.js';
+import { readHostLayout, type CgroupMount, type HostLayout } from './hierarchy.js';
+
+/** berth's default cgroup parent (docker's cgroupfs driver uses `/docker`). */
+export const defaultCgroupParent = '/berth';
+
+/** The key of the cgroup2 hierarchy in {@link ContainerCgroup.paths}. */
+export const unifiedHierarchy = 'unified';
+
+/** The cgroup v2 controllers berth limits containers with; enabled where the host has them. */
+const v2Controllers = ['cpu', 'memory', 'pids', 'io', 'cpuset'] as const;
+
+/** Retries of rmdir(2) on EBUSY while the last processes of a leaf exit: about 1.3 s in all. */
+const removeRetries = 8;
+const firstRetryDelayMs = 5;
+
+/** Options of {@link CgroupManager}. */
+export interface CgroupManagerOptions {
+  /** The cgroup under which leaves are made, like `/berth`: absolute, no `.` or `..`. */
+  readonly parent: string;
+  /** The host's hierarchies, from {@link readHostLayout}. */
+  readonly layout: HostLayout;
+}
+
+/**
+ * A container's cgroup: one leaf directory per hierarchy berth uses. Lifecycle: made by
+ * {@link CgroupManager.create} (or found again by {@link CgroupManager.attach}), joined by
+ * the helper through {@link procsFiles}, removed by {@link remove} once its processes are gone.
+ */
+export interface ContainerCgroup {
+  /** The container id, the leaf's name. */
+  readonly id: string;
+  /**
+   * The leaf directory per hierarchy, keyed by v1 hierarchy name (`memory`, `cpu,cpuacct`,
+   * as in /proc/<pid>/cgroup) and `unified` for cgroup2.
+   */
+  readonly paths: Readonly<Record<string, string>>;
+  /** The `cgroup.procs` file of every leaf: writing a pid (or "0", oneself) to each joins the cgroup. */
+  procsFiles(): string[];
+  /** The processes in the leaf and the cgroups below it, in any hierarchy, ascending; none once removed. */
+  pids(): Promise<number[]>;
+  /**
+   * Removes the leaves and any cgroups the container made below them; a leaf already gone is
+   * fine, the parent stays.
+   * @throws FailedPreconditionError when processes are still in it after a short wait.
+   */
+  remove(): Promise<void>;
+}
+
+/** A hierarchy as the manager uses it. */
+interface Hierarchy {
+  /** Its key in {@link ContainerCgroup.paths}. */
+  readonly key: string;
+  readonly mount: CgroupMount;
+  readonly version: 1 | 2;
+  /** The prefix of cpuset control files on a v1 cpuset hierarchy (`cpuset.` or, with noprefix, none). */
+  readonly cpusetPrefix: string | undefined;
+}
+
+/**
+ * Makes and finds container cgroups under one parent. On v1 the leaf is made in every
+ * controller hierarchy; on hybrid hosts also in the cgroup2 mount, so that the container is
+ * accounted there too; on v2 in the unified tree.
+ */
+export class CgroupManager {
+  /** The parent cgroup, like `/berth`. */
+  readonly parent: string;
+  /** The host's hierarchies the leaves are made in. */
+  readonly layout: HostLayout;
+  readonly #hierarchies: readonly Hierarchy[];
+
+  constructor(options: CgroupManagerOptions) {
+    this.parent = validateParent(options.parent);
+    this.layout = options.layout;
+    const v1 = options.layout.mode === 'v2' ? [] : options.layout.v1;
+    this.#hierarchies = v1.map((h): Hierarchy => ({
+      key: h.name,
+      mount: h,
+      version: 1,
+      cpusetPrefix: h.controllers.includes('cpuset') ? (h.noPrefix ? '' : 'cpuset.') : undefined,
+    }));
+    const unified = options.layout.mode === 'v1' ? undefined : options.layout.unified;
+    if (unified !== undefined) {
+      this.#hierarchies = [...this.#hierarchies, { key: unifiedHierarchy, mount: unified, version: 2, cpusetPrefix: undefined }];
+    }
+  }
+
+  /** A manager for this host's hierarchies (read from `<procRoot>/self/mountinfo`). */
+  static async open(options: { readonly parent?: string; readonly procRoot?: string } = {}): Promise<CgroupManager> {
+    const layout = await readHostLayout(options.procRoot === undefined ? {} : { procRoot: options.procRoot });
+    return new CgroupManager({ parent: options.parent ?? defaultCgroupParent, layout });
+  }
+
+  /** The OCI `linux.cgroupsPath` of container `id`: `/berth/<id>`. */
+  cgroupPathFor(id: string): string {
+    return `${this.parent}/${validateId(id)}`;
+  }
+
+  /**
+   * Makes the leaf of container `id` in every hierarchy, and the parent where it is missing.
+   * All or nothing: on failure the leaves made so far are removed.
+   * @throws AlreadyExistsError when the leaf exists in some hierarchy.
+   * @throws RequiresRootError, UnsupportedError, FailedPreconditionError when the host refuses.
+   */
+  async create(id: string): Promise<ContainerCgroup> {
+    const cgroup = this.#cgroup(id);
+    const made: string[] = [];
+    try {
+      for (const hierarchy of this.#hierarchies) {
+        await this.#prepareParent(hierarchy);
+        const leaf = this.#dir(hierarchy, id);
+        await makeCgroup(leaf, { exclusive: true });
+        made.push(leaf);
+        if (hierarchy.cpusetPrefix !== undefined) await copyCpusetIfEmpty(leaf, hierarchy.cpusetPrefix);
+      }
+    } catch (err) {
+      await undoCreate(made, id, err);
+      throw err;
+    }
+    return cgroup;
+  }
+
+  /**
+   * The cgroup of container `id` made earlier, by this or another berth process. A leaf
+   * missing from some hierarchies (a removal cut short) still counts.
+   * @throws NotFoundError when no hierarchy has it.
+   */
+  async attach(id: string): Promise<ContainerCgroup> {
+    const cgroup = this.#cgroup(id);
+    for (const dir of Object.values(cgroup.paths)) {
+      try {
+        await stat(dir);
+        return cgroup;
+      } catch (err) {
+        if (!isErrnoError(err, 'ENOENT')) throw cgroupError(`find the cgroup of container "${id}" at`, dir, err);
+      }
+    }
+    throw new NotFoundError(`Container "${id}" has no cgroup under "${this.parent}"`, {
+      hint: `Check the container id, and the cgroup parent it was started with (${this.parent})`,
+    });
+  }
+
+  #cgroup(id: string): ContainerCgroup {
+    validateId(id);
+    const paths = Object.fromEntries(this.#hierarchies.map((h) => [h.key, this.#dir(h, id)]));
+    return new LeafCgroup(id, paths);
+  }
+
+  #dir(hierarchy: Hierarchy, id: string): string {
+    return join(hierarchy.mount.mountPoint, this.parent, id);
+  }
+
+  /**
+   * Makes the parent chain below the mount point. On v1 cpuset each new level gets its
+   * parent's cpus and mems. On v2 every level down to the parent enables the controllers berth
+   * needs in `cgroup.subtree_control` (cgroups(7) "Enabling and disabling controllers"), which
+   * is allowed only while that cgroup holds no processes (the no-internal-processes rule).
+   */
+  async #prepareParent(hierarchy: Hierarchy): Promise<void> {
+    const chain = [hierarchy.mount.mountPoint];
+    for (const name of this.parent.split('/').slice(1)) chain.push(join(chain[chain.length - 1] ?? '', name));
+    try {
+      await stat(hierarchy.mount.mountPoint);
+    } catch (err) {
+      if (!isErrnoError(err, 'ENOENT')) throw cgroupError('use the cgroup hierarchy at', hierarchy.mount.mountPoint, err);
+      throw new UnsupportedError(`No cgroup filesystem is mounted at "${hierarchy.mount.mountPoint}"`, {
+        hint: 'Mount cgroup v2 at /sys/fs/cgroup ("mount -t cgroup2 none /sys/fs/cgroup"), or boot with an init system that mounts it',
+        cause: err,
+      });
+    }
+    const wanted = hierarchy.version === 2 ? await availableControllers(hierarchy.mount.mountPoint) : [];
+    for (const [level, dir] of chain.entries()) {
+      if (level > 0) await makeCgroup(dir, { exclusive: false });
+      if (level > 0 && hierarchy.cpusetPrefix !== undefined) await copyCpusetIfEmpty(dir, hierarchy.cpusetPrefix);
+      if (wanted.length > 0) await enableControllers(dir, wanted);
+    }
+  }
+}
+
+/** The handle {@link CgroupManager} gives out. */
+class LeafCgroup implements ContainerCgroup {
+  readonly id: string;
+  readonly paths: Readonly<Record<string, string>>;
+
+  constructor(id: string, paths: Readonly<Record<string, string>>) {
+    this.id = id;
+    this.paths = paths;
+  }
+
+  procsFiles(): string[] {
+    return Object.values(this.paths).map((dir) => join(dir, 'cgroup.procs'));
+  }
+
+  async pids(): Promise<number[]> {
+    const pids = new Set<number>();
+    for (const dir of Object.values(this.paths)) await collectPids(dir, pids);
+    return [...pids].sort((a, b) => a - b);
+  }
+
+  async remove(): Promise<void> {
+    // Every hierarchy is tried even when one refuses; busy ones are retried together, so
+    // exiting processes get the same short wait however many hierarchies there are.
+    let pending = Object.values(this.paths);
+    let refusal: { dir: string; err: unknown } | undefined;
+    for (let attempt = 0, delay = firstRetryDelayMs; pending.length > 0; attempt++, delay *= 2) {
+      const busy: { dir: string; err: unknown }[] = [];
+      for (const dir of pending) {
+        try {
+          await removeCgroup(dir);
+        } catch (err) {
+          if (isErrnoError(err, 'EBUSY')) busy.push({ dir, err });
+          else refusal ??= { dir, err };
+        }
+      }
+      if (busy.length > 0 && attempt === removeRetries) refusal ??= busy[0];
+      if (busy.length === 0 || attempt === removeRetries) break;
+      pending = busy.map(({ dir }) => dir);
+      await sleep(delay);
+    }
+    if (refusal !== undefined) throw this.#removeError(refusal.dir, refusal.err);
+  }
+
+  #removeError(dir: string, err: unknown): BerthError {
+    if (!isErrnoError(err, 'EBUSY')) return cgroupError(`remove the cgroup of container "${this.id}" at`, dir, err);
+    return new FailedPreconditionError(`Cannot remove cgroup "${dir}" of container "${this.id}": processes are still in it`, {
+      hint: "Stop the container's processes first, then remove it again",
+      cause: err,
+    });
+  }
+}
+
+/**
+ * A container id as a leaf name: letters, digits, `_`, `.`, `-`, starting with a letter or
+ * digit (so never `.` or `..`), at most NAME_MAX bytes.
+ */
+function validateId(id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/.test(id)) {
+    throw new InvalidArgumentError(`Invalid container id "${id}" for a cgroup`, {
+      hint: 'Use letters, digits, "_", "." and "-", starting with a letter or digit, at most 255 characters',
+    });
+  }
+  return id;
+}
+
+/** The parent must be an absolute cgroup path below the root: `/berth`, `/machine.slice/berth`. */
+function validateParent(parent: string): string {
+  const names = parent.split('/').slice(1);
+  const isValid =
+    parent.startsWith('/') &&
+    names.length > 0 &&
+    names.every((name) => name !== '' && name !== '.' && name !== '..' && Buffer.byteLength(name) <= 255 && !/[\0\n]/.test(name));
+  if (!isValid) {
+    throw new InvalidArgumentError(`Invalid cgroup parent "${parent}"`, {
+      hint: 'Give an absolute cgroup path below the root without "." or ".." components, like "/berth"',
+    });
+  }
+  return parent;
+}
+
+/** mkdir(2) in cgroupfs makes a cgroup with its control files. */
+async function makeCgroup(dir: string, options: { readonly exclusive: boolean }): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o755 });
+  } catch (err) {
+    if (!isErrnoError(err, 'EEXIST')) throw cgroupError('create cgroup', dir, err);
+    if (options.exclusive) {
+      throw new AlreadyExistsError(`Cannot create cgroup "${dir}": it already exists`, {
+        hint: 'Another container has this id, or an earlier one left its cgroup: remove that container first',
+        cause: err,
+      });
+    }
+  }
+}
+
+/**
+ * A new v1 cpuset cgroup has empty `cpuset.cpus` and `cpuset.mems`, and joining it fails
+ * (ENOSPC) until both are set. Like runc (libcontainer/cgroups/fs/cpuset.go,
+ * cpusetCopyIfNeeded; now opencontainers/cgroups fs/cpuset.go), copy each from the parent
+ * cgroup only while it is empty, so values set on purpose stay, and never turn on
+ * `cgroup.clone_children`, whose inheritance would also copy `cpu_exclusive` settings.
+ */
+async function copyCpusetIfEmpty(dir: string, prefix: string): Promise<void> {
+  for (const name of ['cpus', 'mems']) {
+    const file = join(dir, `${prefix}${name}`);
+    if ((await readControl(file)).trim() !== '') continue;
+    const inherited = (await readControl(join(dirname(dir), `${prefix}${name}`))).trim();
+    await writeControl(file, inherited);
+  }
+}
+
+/** The controllers berth wants that the cgroup2 root offers (`cgroup.controllers`). */
+async function availableControllers(mountPoint: string): Promise<string[]> {
+  const offered = new Set((await readControl(join(mountPoint, 'cgroup.controllers'))).split(/\s+/));
+  return v2Controllers.filter((name) => offered.has(name));
+}
+
+/** Enables `controllers` for the children of `dir`, writing only when some are not enabled yet. */
+async function enableControllers(dir: string, controllers: readonly string[]): Promise<void> {
+  const file = join(dir, 'cgroup.subtree_control');
+  const enabled = new Set((await readControl(file)).split(/\s+/));
+  const missing = controllers.filter((name) => !enabled.has(name));
+  if (missing.length === 0) return;
+  try {
+    await writeControl(file, missing.map((name) => `+${name}`).join(' '));
+  } catch (err) {
+    if (!isErrnoError(err, 'EBUSY')) throw err;
+    throw new FailedPreconditionError(`Cannot enable the ${missing.join(', ')} controllers in "${dir}": processes are in that cgroup`, {
+      hint: 'cgroup v2 enables controllers only for cgroups without processes of their own: choose an empty cgroup parent',
+      cause: err,
+    });
+  }
+}
+
+/** Reads a control file; a missing one reads as empty (a tree of plain files in tests). */
+async function readControl(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if (isErrnoError(err, 'ENOENT')) return '';
+    throw cgroupError('read', file, err);
+  }
+}
+
+/** Writes a control file the way `echo value > file` does. */
+async function writeControl(file: string, value: string): Promise<void> {
+  try {
+    await writeFile(file, value);
+  } catch (err) {
+    if (isErrnoError(err, 'EBUSY')) throw err;
+    throw cgroupError(`write "${value}" to`, file, err);
+  }
+}
+
+/** Adds the pids in `dir`'s `cgroup.procs` and below to `pids`; a missing cgroup has none. */
+async function collectPids(dir: string, pids: Set<number>): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isErrnoError(err, 'ENOENT')) return;
+    throw cgroupError('list the processes of', dir, err);
+  }
+  for (const line of (await readControl(join(dir, 'cgroup.procs'))).split('\n')) {
+    if (/^\d+$/.test(line)) pids.add(Number(line));
+  }
+  for (const entry of entries) if (entry.isDirectory()) await collectPids(join(dir, entry.name), pids);
+}
+
+/**
+ * rmdir(2) of a cgroup fails with EBUSY while it has processes or child cgroups. Like
+ * runc's RemovePath (opencontainers/cgroups utils.go): try rmdir; when that fails, remove
+ * the child cgroups depth first (the container may have made some) and try once more. A
+ * cgroup already gone is fine; EBUSY is left to the caller to retry.
+ */
+async function removeCgroup(dir: string): Promise<void> {
+  try {
+    await rmdir(dir);
+    return;
+  } catch (err) {
+    if (isErrnoError(err, 'ENOENT')) return;
+  }
+  let entries;
+  try {
+    // A read-only cgroupfs answers EROFS even for a missing directory; readdir tells.
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isErrnoError(err, 'ENOENT')) return;
+    throw err;
+  }
+  for (const entry of entries) if (entry.isDirectory()) await removeCgroup(join(dir, entry.name));
+  try {
+    await rmdir(dir);
+  } catch (err) {
+    if (!isErrnoError(err, 'ENOENT')) throw err;
+  }
+}
+
+/** Removes the leaves a failed {@link CgroupManager.create} made; the original error stays the one thrown. */
+async function undoCreate(made: readonly string[], id: string, original: unknown): Promise<void> {
+  const left: string[] = [];
+  for (const dir of made) {
+    try {
+      await rmdir(dir);
+    } catch (err) {
+      if (!isErrnoError(err, 'ENOENT')) left.push(dir);
+    }
+  }
+  if (left.length === 0) return;
+  const reason = original instanceof Error ? original.message : String(original);
+  const quoted = left.map((dir) => `"${dir}"`).join(', ');
+  throw new FailedPreconditionError(`Cannot create the cgroup of container "${id}" (${reason}), nor remove ${quoted} again`, {
+    hint: `Remove ${quoted} with rmdir, then try again`,
+    cause: original,
+  });
+}
+
+/** What the host's refusal means for the user. */
+function cgroupError(action: string, path: string, err: unknown): BerthError {
+  const reason = err instanceof Error ? err.message.replace(/^[A-Z]+: /, '') : String(err);
+  if (isErrnoError(err, 'EACCES') || isErrnoError(err, 'EPERM')) {
+    return new RequiresRootError(`Cannot ${action} "${path}": permission denied`, {
+      hint: 'Run berth as root: only root can create cgroups, unless the hierarchy is delegated to your user',
+      cause: err,
+    });
+  }
+  if (isErrnoError(err, 'EROFS')) {
+    return new FailedPreconditionError(`Cannot ${action} "${path}": the cgroup filesystem is mounted read-only`, {
+      hint: 'Run berth on the host, or in a container with a writable cgroup filesystem (a private cgroup namespace on cgroup v2)',
+      cause: err,
+    });
+  }
+  return new FailedPreconditionError(`Cannot ${action} "${path}": ${reason}`, { cause: err });
+}
