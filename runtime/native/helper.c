@@ -1,0 +1,419 @@
+/* berth-helper: executes a container plan (proto.h) read from an inherited pipe. It joins
+ * the cgroup and the namespaces to join, creates the new ones, and forks the container's
+ * first process, which sets up its rootfs, pivots into it, takes its identity and waits on
+ * the exec fifo (the OCI create/start split) before it execs. The helper reports
+ * {"type":"created","pid":N} and exits; the monitor, a subreaper, inherits the container.
+ *
+ * Order and checks follow the runtime spec (runtime.md "Lifecycle", config-linux.md) and
+ * what runc and crun do: the helper runs from a sealed memfd copy of itself
+ * (CVE-2019-5736), is not dumpable while it holds host resources, and the container gets
+ * only fds 0-2 at exec. */
+#define _GNU_SOURCE
+#include "mount.h"
+#include "plan.h"
+#include "proto.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/close_range.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define SEALED_ENV "_BERTH_HELPER_SEALED"
+
+/* Re-executes from a sealed memfd copy of the binary, so nothing in a container can write
+ * to the file it runs from through /proc/PID/exe. */
+static int reexec_sealed(char **argv, struct berth_error **err) {
+  if (getenv(SEALED_ENV) != NULL) {
+    unsetenv(SEALED_ENV);
+    return 0;
+  }
+  cleanup_close int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0) return berth_fail(err, errno, "helper", "open `/proc/self/exe`");
+  struct stat st;
+  if (fstat(self, &st) < 0) return berth_fail(err, errno, "helper", "stat `/proc/self/exe`");
+  cleanup_close int mem = memfd_create("berth-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mem < 0) return berth_fail(err, errno, "helper", "memfd_create");
+  off_t left = st.st_size;
+  while (left > 0) {
+    ssize_t n = sendfile(mem, self, NULL, (size_t)left);
+    if (n <= 0) return berth_fail(err, n < 0 ? errno : EIO, "helper", "copy the helper into a memfd");
+    left -= n;
+  }
+  if (fcntl(mem, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+    return berth_fail(err, errno, "helper", "seal the memfd");
+  setenv(SEALED_ENV, "1", 1);
+  fexecve(mem, argv, environ);
+  return berth_fail(err, errno, "helper", "fexecve the sealed helper");
+}
+
+static int join_cgroups(const struct plan *plan, struct berth_error **err) {
+  for (size_t i = 0; i < plan->nrecords; i++) {
+    if (plan->records[i].tag != PLAN_CGROUP_PROCS) continue;
+    cleanup_free char *path = rec_str(&plan->records[i], 0);
+    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write_all(fd, "0", 1) < 0) return berth_fail(err, errno, "cgroup", "join the cgroup `%s`", path);
+  }
+  return 0;
+}
+
+static int join_namespaces(const struct plan *plan, struct berth_error **err) {
+  for (size_t i = 0; i < plan->nrecords; i++) {
+    if (plan->records[i].tag != PLAN_NS_JOIN) continue;
+    int type = (int)rec_u32(&plan->records[i], 0);
+    cleanup_free char *path = rec_str(&plan->records[i], 4);
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return berth_fail(err, errno, "namespaces", "open `%s`", path);
+    if (setns(fd, type) < 0) return berth_fail(err, errno, "namespaces", "setns `%s`", path);
+  }
+  return 0;
+}
+
+/* A new network namespace starts with lo down; containers expect it up (docker's
+ * --network none has it up, as CNI's loopback plugin does). */
+static int loopback_up(struct berth_error **err) {
+  cleanup_close int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return berth_fail(err, errno, "network", "socket");
+  struct ifreq ifr = {0};
+  snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) return berth_fail(err, errno, "network", "get the flags of lo");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) return berth_fail(err, errno, "network", "bring lo up");
+  return 0;
+}
+
+static int set_rlimits(const struct plan *plan, struct berth_error **err) {
+  for (size_t i = 0; i < plan->nrecords; i++) {
+    const struct plan_record *r = &plan->records[i];
+    if (r->tag != PLAN_RLIMIT) continue;
+    int res = (int)rec_u32(r, 0);
+    struct rlimit lim = {.rlim_cur = rec_u64(r, 4), .rlim_max = rec_u64(r, 12)};
+    if (setrlimit(res, &lim) < 0) {
+      struct rlimit cur = {0};
+      getrlimit(res, &cur);
+      if (errno == EPERM && lim.rlim_max > cur.rlim_max)
+        return berth_fail(err, EPERM, "rlimits",
+                          "rlimit %d: hard limit %llu is above the current hard limit %llu, which only "
+                          "CAP_SYS_RESOURCE may raise",
+                          res, (unsigned long long)lim.rlim_max, (unsigned long long)cur.rlim_max);
+      return berth_fail(err, errno, "rlimits", "setrlimit %d", res);
+    }
+  }
+  return 0;
+}
+
+static int write_file(const char *path, const char *value, struct berth_error **err, const char *stage) {
+  cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write_all(fd, value, strlen(value)) < 0) return berth_fail(err, errno, stage, "write `%s`", path);
+  return 0;
+}
+
+static int set_identity(const struct plan *plan, struct berth_error **err) {
+  const struct plan_record *caps = plan_find(plan, PLAN_CAPS);
+  const struct plan_record *user = plan_find(plan, PLAN_USER);
+  int last_cap = CAP_LAST_CAP;
+  cleanup_close int lc = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+  if (lc >= 0) {
+    char buf[16] = {0};
+    if (read(lc, buf, sizeof(buf) - 1) > 0) last_cap = atoi(buf);
+  }
+  if (caps != NULL) {
+    uint64_t bounding = rec_u64(caps, 0);
+    for (int c = 0; c <= last_cap; c++)
+      if (!(bounding & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+        return berth_fail(err, errno, "capabilities", "drop capability %d from the bounding set", c);
+  }
+  if (user != NULL) {
+    uid_t uid = rec_u32(user, 0);
+    gid_t gid = rec_u32(user, 4);
+    size_t ngroups = user->len >= 8 ? (user->len - 8) / 4 : 0;
+    gid_t groups[256];
+    if (ngroups > 256) return berth_fail(err, E2BIG, "user", "%zu supplementary groups, at most 256", ngroups);
+    for (size_t i = 0; i < ngroups; i++)
+      groups[i] = rec_u32(user, 8 + 4 * i);
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return berth_fail(err, errno, "user", "PR_SET_KEEPCAPS");
+    if (setgroups(ngroups, groups) < 0) return berth_fail(err, errno, "user", "setgroups");
+    if (setresgid(gid, gid, gid) < 0) return berth_fail(err, errno, "user", "setresgid %u", gid);
+    if (setresuid(uid, uid, uid) < 0) return berth_fail(err, errno, "user", "setresuid %u", uid);
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) return berth_fail(err, errno, "user", "PR_SET_KEEPCAPS");
+  }
+  if (caps != NULL) {
+    uint64_t eff = rec_u64(caps, 8), perm = rec_u64(caps, 16), inh = rec_u64(caps, 24), amb = rec_u64(caps, 32);
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {
+        {.effective = (uint32_t)eff, .permitted = (uint32_t)perm, .inheritable = (uint32_t)inh},
+        {.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32), .inheritable = (uint32_t)(inh >> 32)},
+    };
+    if (syscall(SYS_capset, &hdr, data) < 0) return berth_fail(err, errno, "capabilities", "capset");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+      return berth_fail(err, errno, "capabilities", "clear the ambient set");
+    for (int c = 0; c <= last_cap; c++)
+      if ((amb & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+        return berth_fail(err, errno, "capabilities", "raise ambient capability %d", c);
+  }
+  return 0;
+}
+
+/* An exec error in docker's words, which already say what errno would: the message gets
+ * no strerror, the errno still decides 126 or 127. */
+static int exec_fail(struct berth_error **err, int errnum, const char *fmt, const char *cmd) {
+  berth_fail(err, 0, "exec", fmt, cmd);
+  if (err != NULL && *err != NULL) (*err)->errnum = errnum;
+  return -1;
+}
+
+/* PATH lookup the way execvp does it, with the container's PATH, done before the
+ * container is started so that "not found" (127) and "not executable" (126) are reported
+ * by create, as docker and runc report them. */
+static int find_command(const char *cmd, char **envp, char *out, size_t outlen, struct berth_error **err) {
+  if (strchr(cmd, '/') != NULL) {
+    snprintf(out, outlen, "%s", cmd);
+  } else {
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (char **e = envp; *e != NULL; e++)
+      if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+    bool found = false, denied = false;
+    while (!found) {
+      const char *colon = strchr(path, ':');
+      size_t dlen = colon ? (size_t)(colon - path) : strlen(path);
+      snprintf(out, outlen, "%.*s%s%s", (int)dlen, dlen ? path : ".", "/", cmd);
+      struct stat st;
+      if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (st.st_mode & 0111)
+          found = true;
+        else
+          denied = true;
+      }
+      if (colon == NULL) break;
+      path = colon + 1;
+    }
+    if (!found)
+      return exec_fail(err, denied ? EACCES : ENOENT,
+                       denied ? "exec: \"%s\": permission denied" : "exec: \"%s\": executable file not found in $PATH",
+                       cmd);
+    return 0;
+  }
+  struct stat st;
+  if (stat(out, &st) < 0) return berth_fail(err, errno, "exec", "exec: \"%s\": stat %s", cmd, out);
+  if (S_ISDIR(st.st_mode)) return exec_fail(err, EACCES, "exec: \"%s\": is a directory", cmd);
+  if (!(st.st_mode & 0111)) return exec_fail(err, EACCES, "exec: \"%s\": permission denied", cmd);
+  return 0;
+}
+
+static char **collect(const struct plan *plan, uint16_t tag) {
+  size_t n = 0;
+  for (size_t i = 0; i < plan->nrecords; i++)
+    n += plan->records[i].tag == tag;
+  char **v = calloc(n + 1, sizeof(char *));
+  if (v == NULL) return NULL;
+  n = 0;
+  for (size_t i = 0; i < plan->nrecords; i++)
+    if (plan->records[i].tag == tag) v[n++] = rec_str(&plan->records[i], 0);
+  return v;
+}
+
+/* The container's first process: never returns. Reports an error on reply_fd before it is
+ * ready; after that, on its stderr (the container's log) with exit status 126 or 127. */
+static void container_main(const struct plan *plan, int ready_fd, int reply_fd) {
+  cleanup_error struct berth_error *err = NULL;
+  char **argv = collect(plan, PLAN_ARG);
+  char **envp = collect(plan, PLAN_ENV);
+  char command[4096];
+  int fifo = -1;
+  if (argv == NULL || envp == NULL || argv[0] == NULL) {
+    berth_fail(&err, EINVAL, "exec", "the plan has no command");
+    goto fail;
+  }
+  if (setsid() < 0) {
+    berth_fail(&err, errno, "tty", "setsid");
+    goto fail;
+  }
+  if (plan_find(plan, PLAN_TTY) != NULL && ioctl(0, TIOCSCTTY, 0) < 0) {
+    berth_fail(&err, errno, "tty", "make the pty the controlling terminal");
+    goto fail;
+  }
+  const struct plan_record *fiforec = plan_find(plan, PLAN_EXEC_FIFO);
+  if (fiforec != NULL) {
+    cleanup_free char *path = rec_str(fiforec, 0);
+    fifo = open(path, O_PATH | O_CLOEXEC);
+    if (fifo < 0) {
+      berth_fail(&err, errno, "exec-fifo", "open `%s`", path);
+      goto fail;
+    }
+  }
+  int rootfd = setup_rootfs(plan, &err);
+  if (rootfd < 0) goto fail;
+  const struct plan_record *cwdrec = plan_find(plan, PLAN_CWD);
+  cleanup_free char *cwd = cwdrec ? rec_str(cwdrec, 0) : strdup("/");
+  /* docker creates a missing working directory (moby daemon/create.go). */
+  int cwdfd = mkdir_in_root(rootfd, cwd, false, &err);
+  if (cwdfd < 0) goto fail;
+  close(cwdfd);
+  if (pivot_into(rootfd, &err) < 0) goto fail;
+  close(rootfd);
+  if (finish_rootfs(plan, &err) < 0) goto fail;
+  const struct plan_record *r;
+  if ((r = plan_find(plan, PLAN_HOSTNAME)) != NULL) {
+    cleanup_free char *h = rec_str(r, 0);
+    if (sethostname(h, strlen(h)) < 0) {
+      berth_fail(&err, errno, "hostname", "sethostname `%s`", h);
+      goto fail;
+    }
+  }
+  if ((r = plan_find(plan, PLAN_DOMAINNAME)) != NULL) {
+    cleanup_free char *d = rec_str(r, 0);
+    if (setdomainname(d, strlen(d)) < 0) {
+      berth_fail(&err, errno, "hostname", "setdomainname `%s`", d);
+      goto fail;
+    }
+  }
+  for (size_t i = 0; i < plan->nrecords; i++) {
+    if (plan->records[i].tag != PLAN_SYSCTL) continue;
+    char *kv[2] = {0};
+    if (rec_strs(&plan->records[i], 0, kv, 2) == 2) {
+      char path[512];
+      snprintf(path, sizeof(path), "/proc/sys/%s", kv[0]);
+      for (char *p = path + 10; *p; p++)
+        if (*p == '.') *p = '/';
+      int rc = write_file(path, kv[1], &err, "sysctl");
+      free(kv[0]);
+      free(kv[1]);
+      if (rc < 0) goto fail;
+    }
+  }
+  if ((r = plan_find(plan, PLAN_OOM_SCORE_ADJ)) != NULL) {
+    char v[16];
+    snprintf(v, sizeof(v), "%d", (int32_t)rec_u32(r, 0));
+    if (write_file("/proc/self/oom_score_adj", v, &err, "oom-score-adj") < 0) goto fail;
+  }
+  if (set_rlimits(plan, &err) < 0) goto fail;
+  if (chdir(cwd) < 0) {
+    berth_fail(&err, errno, "cwd", "chdir `%s`", cwd);
+    goto fail;
+  }
+  if (find_command(argv[0], envp, command, sizeof(command), &err) < 0) goto fail;
+  /* Only 0-2 reach the command: everything else is close-on-exec from here. */
+  if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+    berth_fail(&err, errno, "exec", "close_range");
+    goto fail;
+  }
+  if (write_all(ready_fd, "R", 1) < 0) {
+    berth_fail(&err, errno, "exec", "tell the helper the container is ready");
+    goto fail;
+  }
+  close(ready_fd);
+  ready_fd = -1;
+  if (reply_fd >= 0) close(reply_fd); /* from here on, errors go to the container's stderr */
+  reply_fd = -1;
+  if (fifo >= 0) {
+    /* Blocks until `start` opens the fifo for reading (runtime.md "start"). */
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fifo);
+    int w = open(path, O_WRONLY | O_CLOEXEC);
+    if (w < 0 || write_all(w, "0", 1) < 0) {
+      berth_fail(&err, errno, "exec-fifo", "wait on the exec fifo");
+      goto fail;
+    }
+    close(w);
+    close(fifo);
+  }
+  if (set_identity(plan, &err) < 0) goto fail;
+  const struct plan_record *um = plan_find(plan, PLAN_UMASK);
+  umask(um ? rec_u32(um, 0) : 022);
+  if (plan_find(plan, PLAN_NO_NEW_PRIVS) != NULL && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    berth_fail(&err, errno, "no-new-privileges", "PR_SET_NO_NEW_PRIVS");
+    goto fail;
+  }
+  execve(command, argv, envp);
+  berth_fail(&err, errno, "exec", "exec: \"%s\"", argv[0]);
+fail:
+  if (reply_fd >= 0) {
+    report_error(reply_fd, err);
+  } else {
+    dprintf(2, "berth: %s\n", err ? err->message : "unknown error");
+  }
+  _exit(err && err->stage[0] == 'e' && strcmp(err->stage, "exec") == 0
+            ? (err->errnum == ENOENT                             ? 127
+               : err->errnum == EACCES || err->errnum == ENOEXEC ? 126
+                                                                 : BERTH_HELPER_FAILED)
+            : BERTH_HELPER_FAILED);
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  cleanup_error struct berth_error *err = NULL;
+  int reply_fd = env_fd(BERTH_ENV_REPLY_FD);
+  int plan_fd = env_fd(BERTH_ENV_PLAN_FD);
+  struct plan plan;
+  if (plan_fd < 0) {
+    berth_fail(&err, EINVAL, "helper", "no plan: %s is not set (berth-helper is run by berth-monitor)",
+               BERTH_ENV_PLAN_FD);
+    goto fail;
+  }
+  if (reexec_sealed(argv, &err) < 0) goto fail;
+  /* Not dumpable while it holds host resources: no ptrace, no /proc/PID/fd from inside. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+    berth_fail(&err, errno, "helper", "PR_SET_DUMPABLE");
+    goto fail;
+  }
+  if (plan_read(plan_fd, &plan, &err) < 0) goto fail;
+  close(plan_fd);
+  if (join_cgroups(&plan, &err) < 0 || join_namespaces(&plan, &err) < 0) goto fail;
+  const struct plan_record *ns = plan_find(&plan, PLAN_NS_NEW);
+  if (ns != NULL && unshare((int)rec_u32(ns, 0)) < 0) {
+    berth_fail(&err, errno, "namespaces", "unshare 0x%x", rec_u32(ns, 0));
+    goto fail;
+  }
+  if (ns != NULL && (rec_u32(ns, 0) & CLONE_NEWNET) && loopback_up(&err) < 0) goto fail;
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) {
+    berth_fail(&err, errno, "helper", "pipe");
+    goto fail;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    berth_fail(&err, errno, "helper", "fork the container process");
+    goto fail;
+  }
+  if (pid == 0) {
+    close(ready[0]);
+    signal(SIGPIPE, SIG_DFL);
+    container_main(&plan, ready[1], reply_fd);
+  }
+  close(ready[1]);
+  char byte = 0;
+  ssize_t n;
+  do
+    n = read(ready[0], &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) {
+    /* The container process reported its own error; collect it. */
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : BERTH_HELPER_FAILED;
+  }
+  if (reply_fd >= 0) dprintf(reply_fd, "{\"type\":\"created\",\"pid\":%d}\n", pid);
+  return 0;
+fail:
+  report_error(reply_fd, err);
+  return BERTH_HELPER_FAILED;
+}

@@ -1,0 +1,57 @@
+/* The plan berth-helper executes and the lines it and berth-monitor report. Mirrored in
+ * runtime/protocol.ts: change both together and bump BERTH_PLAN_VERSION.
+ *
+ * A plan is "BPLN", a u32 version, then records: u16 tag, u16 zero, u32 length, payload.
+ * Integers are little-endian. Strings are the payload's bytes (no NUL inside); lists of
+ * strings are NUL-separated. The plan ends with PLAN_END. The order of PLAN_MOUNT,
+ * PLAN_DEVICE, PLAN_SYMLINK, PLAN_MASK and PLAN_READONLY records is the order they run in.
+ *
+ * Replies are JSON lines: {"type":"created","pid":N} once the container process waits to
+ * be started, {"type":"error","stage":S,"errno":E,"message":M} when a step failed. */
+#ifndef BERTH_PROTO_H
+#define BERTH_PROTO_H
+
+#define BERTH_PLAN_MAGIC "BPLN"
+#define BERTH_PLAN_VERSION 1
+#define BERTH_PLAN_MAX (4u << 20)
+
+/* Environment variables holding inherited fd numbers. */
+#define BERTH_ENV_PLAN_FD "_BERTH_PLAN_FD"
+#define BERTH_ENV_REPLY_FD "_BERTH_REPLY_FD"
+
+enum plan_tag {
+  PLAN_END = 0,
+  PLAN_NS_NEW = 1,         /* u32 CLONE_NEW* flags to create */
+  PLAN_NS_JOIN = 2,        /* u32 CLONE_NEW* type, then the namespace file's path */
+  PLAN_CGROUP_PROCS = 3,   /* a cgroup.procs file to join before anything else */
+  PLAN_ROOTFS = 4,         /* host directory the rootfs is mounted on */
+  PLAN_OVERLAY = 5,        /* overlay options (lowerdir=..,upperdir=..,workdir=..) for ROOTFS */
+  PLAN_MOUNT = 6,          /* u64 MS_* flags, then "source\0target\0fstype\0data" */
+  PLAN_DEVICE = 7,         /* u32 mode (with S_IFCHR/S_IFBLK), u32 major, u32 minor, u32 uid, u32 gid, path */
+  PLAN_SYMLINK = 8,        /* "target\0linkpath" */
+  PLAN_MASK = 9,           /* path hidden with /dev/null or an empty read-only tmpfs */
+  PLAN_READONLY = 10,      /* path bind-mounted read-only over itself */
+  PLAN_HOSTNAME = 11,      /* string */
+  PLAN_RLIMIT = 12,        /* u32 RLIMIT_*, u64 soft, u64 hard */
+  PLAN_USER = 13,          /* u32 uid, u32 gid, u32 additional gids... */
+  PLAN_CAPS = 14,          /* u64 bounding, effective, permitted, inheritable, ambient */
+  PLAN_NO_NEW_PRIVS = 15,  /* empty */
+  PLAN_CWD = 16,           /* string, inside the rootfs */
+  PLAN_ENV = 17,           /* "KEY=VALUE", repeated */
+  PLAN_ARG = 18,           /* argv element, repeated */
+  PLAN_EXEC_FIFO = 19,     /* fifo opened for writing before exec: blocks until started */
+  PLAN_ROOT_READONLY = 20, /* empty: remount the rootfs read-only at the end */
+  PLAN_TTY = 21,           /* empty: stdin is a pty slave; become session leader with it */
+  PLAN_PROPAGATION = 22,   /* u64 MS_* propagation for "/" (default MS_SLAVE|MS_REC) */
+  PLAN_SYSCTL = 23,        /* "key\0value" */
+  PLAN_OOM_SCORE_ADJ = 24, /* i32 */
+  PLAN_DOMAINNAME = 25,    /* string */
+  PLAN_UMASK = 26,         /* u32 */
+  PLAN_INIT = 27,          /* empty: fork the command under a reaping init that forwards signals */
+  PLAN_TAG_MAX = 28,
+};
+
+/* Exit codes of the helper itself: 0 when the container was created. */
+#define BERTH_HELPER_FAILED 125
+
+#endif
