@@ -1,0 +1,209 @@
+/**
+ * Turns an OCI runtime config (config.json) into the plan berth-helper executes
+ * (protocol.ts, runtime/native/proto.h). Policy lives here: which flags a mount option
+ * means, the devices and symlinks every container gets, how the cgroup filesystem is shown
+ * on a v1 host; the helper only runs the steps in order.
+ */
+import { InvalidArgumentError } from '../common/errors.js';
+import type { RuntimeSpec } from '../oci/index.js';
+import { defaultDevices } from './defaults.js';
+import { PlanWriter, i32, u32, u64 } from './protocol.js';
+
+/** mount(2) flags (linux/mount.h). */
+const MS = {
+  RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, SYNCHRONOUS: 16, REMOUNT: 32, MANDLOCK: 64, DIRSYNC: 128,
+  NOATIME: 1024, NODIRATIME: 2048, BIND: 4096, REC: 16384, SILENT: 32768,
+  UNBINDABLE: 1 << 17, PRIVATE: 1 << 18, SLAVE: 1 << 19, SHARED: 1 << 20, RELATIME: 1 << 21, STRICTATIME: 1 << 24,
+} as const;
+
+/** Mount options that are flags: [set, clear]. The rest go to the filesystem as data. As runc's specconv. */
+const flagOptions: Readonly<Record<string, readonly [number, number]>> = {
+  ro: [MS.RDONLY, 0], rw: [0, MS.RDONLY], nosuid: [MS.NOSUID, 0], suid: [0, MS.NOSUID], nodev: [MS.NODEV, 0], dev: [0, MS.NODEV],
+  noexec: [MS.NOEXEC, 0], exec: [0, MS.NOEXEC], sync: [MS.SYNCHRONOUS, 0], async: [0, MS.SYNCHRONOUS], remount: [MS.REMOUNT, 0],
+  mand: [MS.MANDLOCK, 0], nomand: [0, MS.MANDLOCK], dirsync: [MS.DIRSYNC, 0], noatime: [MS.NOATIME, 0], atime: [0, MS.NOATIME],
+  nodiratime: [MS.NODIRATIME, 0], diratime: [0, MS.NODIRATIME], bind: [MS.BIND, 0], rbind: [MS.BIND | MS.REC, 0],
+  relatime: [MS.RELATIME, 0], norelatime: [0, MS.RELATIME], strictatime: [MS.STRICTATIME, 0], nostrictatime: [0, MS.STRICTATIME],
+  silent: [MS.SILENT, 0], loud: [0, MS.SILENT],
+  private: [MS.PRIVATE, 0], rprivate: [MS.PRIVATE | MS.REC, 0], shared: [MS.SHARED, 0], rshared: [MS.SHARED | MS.REC, 0],
+  slave: [MS.SLAVE, 0], rslave: [MS.SLAVE | MS.REC, 0], unbindable: [MS.UNBINDABLE, 0], runbindable: [MS.UNBINDABLE | MS.REC, 0],
+};
+
+/** Splits OCI mount options into mount(2) flags and the filesystem's data string. */
+export function mountFlags(options: readonly string[] | undefined, type: string | undefined): { flags: number; data: string } {
+  let flags = type === 'bind' ? MS.BIND : 0;
+  const data: string[] = [];
+  for (const option of options ?? []) {
+    const f = flagOptions[option];
+    if (f === undefined) data.push(option);
+    else flags = (flags | f[0]) & ~f[1];
+  }
+  return { flags, data: data.join(',') };
+}
+
+/** CLONE_NEW* (linux/sched.h) by OCI namespace type. */
+export const namespaceFlags = {
+  pid: 0x20000000, network: 0x40000000, mount: 0x00020000, ipc: 0x08000000, uts: 0x04000000,
+  user: 0x10000000, cgroup: 0x02000000, time: 0x00000080,
+} as const;
+
+/** Capability numbers (linux/capability.h). */
+export const capabilityNumbers: Readonly<Record<string, number>> = Object.fromEntries(
+  [
+    'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
+    'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT',
+    'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE',
+    'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ',
+    'PERFMON', 'BPF', 'CHECKPOINT_RESTORE',
+  ].map((name, bit) => [`CAP_${name}`, bit]),
+);
+
+/** RLIMIT_* numbers (asm-generic/resource.h). */
+export const rlimitNumbers: Readonly<Record<string, number>> = Object.fromEntries(
+  ['CPU', 'FSIZE', 'DATA', 'STACK', 'CORE', 'RSS', 'NPROC', 'NOFILE', 'MEMLOCK', 'AS', 'LOCKS', 'SIGPENDING', 'MSGQUEUE', 'NICE', 'RTPRIO', 'RTTIME']
+    .map((name, n) => [`RLIMIT_${name}`, n]),
+);
+
+function capMask(names: readonly string[] | undefined): bigint {
+  let mask = 0n;
+  for (const name of names ?? []) {
+    const bit = capabilityNumbers[name.toUpperCase()];
+    if (bit === undefined) throw new InvalidArgumentError(`Unknown capability "${name}" in the container's config`);
+    mask |= 1n << BigInt(bit);
+  }
+  return mask;
+}
+
+/** How the host mounts cgroups, for the container's /sys/fs/cgroup. */
+export type CgroupView =
+  | { readonly mode: 'v2' }
+  | { readonly mode: 'v1'; readonly hierarchies: readonly { readonly name: string; readonly controllers: readonly string[] }[] };
+
+/** What the plan needs besides config.json. */
+export interface PlanInput {
+  readonly spec: RuntimeSpec;
+  /** Absolute host directory the rootfs is mounted on (the bundle's root.path, resolved). */
+  readonly rootfs: string;
+  /** The image layers and the container's own upper and work dirs, when the rootfs is an overlay. */
+  readonly overlay?: { readonly lowers: readonly string[]; readonly upper: string; readonly work: string } | undefined;
+  /** The fifo `start` opens (runtime.md: create does not run the user's program). */
+  readonly execFifo?: string | undefined;
+  /** cgroup.procs files to join. */
+  readonly cgroupProcs: readonly string[];
+  readonly cgroups: CgroupView;
+}
+
+const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+
+/** The plan for one container's create. Throws InvalidArgumentError for what berth-helper cannot do. */
+export function buildPlan(input: PlanInput): Buffer {
+  const { spec } = input;
+  const plan = new PlanWriter();
+  const linux = spec.linux ?? {};
+  for (const path of input.cgroupProcs) plan.strings('cgroupProcs', path);
+
+  let create = 0;
+  for (const ns of linux.namespaces ?? []) {
+    const flag = namespaceFlags[ns.type as keyof typeof namespaceFlags];
+    if (flag === undefined) throw new InvalidArgumentError(`Unknown namespace type "${ns.type}"`);
+    if (ns.type === 'user') throw new InvalidArgumentError('User namespaces are not supported by berth-helper yet');
+    if (ns.path !== undefined && ns.path !== '') plan.record('nsJoin', u32(flag), Buffer.from(ns.path));
+    else create |= flag;
+  }
+  if ((create & namespaceFlags.mount) === 0) throw new InvalidArgumentError('berth-helper needs a new mount namespace (linux.namespaces must include "mount")');
+  plan.record('nsNew', u32(create));
+
+  plan.strings('rootfs', input.rootfs);
+  if (input.overlay !== undefined) {
+    const { lowers, upper, work } = input.overlay;
+    for (const p of [...lowers, upper, work]) {
+      if (/[,:]/.test(p)) throw new InvalidArgumentError(`An overlay directory contains "," or ":": ${p}`);
+    }
+    // The lowers, topmost first, as overlayfs(5) lists them. The options must fit a page.
+    const options = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
+    if (options.length >= 4096) throw new InvalidArgumentError(`The image has too many layers for one overlay mount (${lowers.length})`);
+    plan.strings('overlay', options);
+  }
+  if (linux.rootfsPropagation !== undefined) plan.record('propagation', u64(mountFlags([linux.rootfsPropagation], undefined).flags));
+
+  let hasPts = false;
+  for (const m of spec.mounts ?? []) {
+    if (!m.destination.startsWith('/')) throw new InvalidArgumentError(`Mount destination "${m.destination}" is not absolute`);
+    if (m.type === 'cgroup' || m.type === 'cgroup2') {
+      addCgroupMounts(plan, m.destination, m.options, input.cgroups);
+      continue;
+    }
+    if (m.type === 'devpts') hasPts = true;
+    const { flags, data } = mountFlags(m.options, m.type);
+    plan.record('mount', u64(flags), Buffer.from([m.source ?? '', m.destination, m.type ?? '', data].join('\0')));
+  }
+  // config-linux.md "Default Devices": the runtime MUST supply these, whatever the config lists.
+  const listed = new Set((linux.devices ?? []).map((d) => d.path));
+  const devices = [...(linux.devices ?? []), ...defaultDevices.filter((d) => !listed.has(d.path))];
+  for (const d of devices) {
+    const kind = d.type === 'b' ? S_IFBLK : d.type === 'p' ? S_IFIFO : S_IFCHR;
+    plan.record('device', u32(kind | ((d.fileMode ?? 0o666) & 0o7777)), u32(d.major ?? 0), u32(d.minor ?? 0), u32(d.uid ?? 0), u32(d.gid ?? 0), Buffer.from(d.path));
+  }
+  // runc and crun add these to every container.
+  plan.strings('symlink', '/proc/self/fd', '/dev/fd');
+  plan.strings('symlink', '/proc/self/fd/0', '/dev/stdin');
+  plan.strings('symlink', '/proc/self/fd/1', '/dev/stdout');
+  plan.strings('symlink', '/proc/self/fd/2', '/dev/stderr');
+  if (hasPts) plan.strings('symlink', 'pts/ptmx', '/dev/ptmx');
+
+  for (const p of linux.maskedPaths ?? []) plan.strings('mask', p);
+  for (const p of linux.readonlyPaths ?? []) plan.strings('readonly', p);
+  if (spec.root?.readonly === true) plan.record('rootReadonly');
+  if (spec.hostname !== undefined && spec.hostname !== '') plan.strings('hostname', spec.hostname);
+  if (spec.domainname !== undefined && spec.domainname !== '') plan.strings('domainname', spec.domainname);
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.strings('sysctl', key, value);
+
+  const proc = spec.process;
+  if (proc === undefined) throw new InvalidArgumentError('The container config has no process');
+  if (proc.oomScoreAdj !== undefined) plan.record('oomScoreAdj', i32(proc.oomScoreAdj));
+  for (const r of proc.rlimits ?? []) {
+    const n = rlimitNumbers[r.type];
+    if (n === undefined) throw new InvalidArgumentError(`Unknown rlimit "${r.type}"`);
+    plan.record('rlimit', u32(n), u64(r.soft), u64(r.hard));
+  }
+  const { uid, gid, additionalGids, umask } = proc.user;
+  plan.record('user', u32(uid), u32(gid), ...(additionalGids ?? []).map((g) => u32(g)));
+  if (umask !== undefined) plan.record('umask', u32(umask));
+  const caps = proc.capabilities ?? {};
+  plan.record('caps', u64(capMask(caps.bounding)), u64(capMask(caps.effective)), u64(capMask(caps.permitted)),
+    u64(capMask(caps.inheritable)), u64(capMask(caps.ambient)));
+  if (proc.noNewPrivileges === true) plan.record('noNewPrivs');
+  if (proc.terminal === true) plan.record('tty');
+  plan.strings('cwd', proc.cwd);
+  for (const e of proc.env ?? []) plan.strings('env', e);
+  const args = proc.args ?? [];
+  if (args.length === 0) throw new InvalidArgumentError('The container config has no command (process.args is empty)');
+  for (const a of args) plan.strings('arg', a);
+  if (input.execFifo !== undefined) plan.strings('execFifo', input.execFifo);
+  return plan.finish();
+}
+
+/**
+ * The container's view of cgroups: on a v2 host a cgroup2 mount; on a v1 or hybrid host
+ * a tmpfs with one cgroup (v1) mount per hierarchy, co-mounted controllers linked by each
+ * name (cpu -> cpu,cpuacct), made read-only after, as runc shows them.
+ */
+function addCgroupMounts(plan: PlanWriter, dest: string, options: readonly string[] | undefined, view: CgroupView): void {
+  const { flags } = mountFlags(options, undefined);
+  const base = flags & (MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RELATIME);
+  if (view.mode === 'v2') {
+    plan.record('mount', u64(base), Buffer.from(['cgroup2', dest, 'cgroup2', ''].join('\0')));
+    return;
+  }
+  plan.record('mount', u64(MS.NOSUID | MS.NODEV | MS.NOEXEC), Buffer.from(['tmpfs', dest, 'tmpfs', 'mode=755'].join('\0')));
+  for (const h of view.hierarchies) {
+    plan.record('mount', u64(base), Buffer.from(['cgroup', `${dest}/${h.name}`, 'cgroup', h.controllers.join(',')].join('\0')));
+    if (h.controllers.length > 1) {
+      for (const c of h.controllers) if (c !== h.name) plan.strings('symlink', h.name, `${dest}/${c}`);
+    }
+  }
+  if ((flags & MS.RDONLY) !== 0) {
+    plan.record('mount', u64(MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC), Buffer.from(['', dest, 'tmpfs', ''].join('\0')));
+  }
+}
