@@ -12,7 +12,9 @@ import { defaultRoot, defaultRunRoot, StateLayout } from '../common/paths.js';
 import {
   ContentStore, CredentialStore, ImageRecords, ImageService, InProcessUnpacker, RegistryClient, WorkerUnpacker, type LayerUnpacker,
 } from '../image/index.js';
-import { SchemaValidator } from '../oci/index.js';
+import { NotFoundError } from '../common/errors.js';
+import { SchemaValidator, type ImageConfig } from '../oci/index.js';
+import { ContainerEngine, hostCgroups, type PullPolicy } from '../runtime/index.js';
 
 /** Global options every command sees. */
 export interface GlobalOptions {
@@ -90,6 +92,36 @@ export class CommandContext {
   unpacker(): LayerUnpacker {
     const worker = new URL('./unpack-worker.mjs', import.meta.url);
     return existsSync(worker) ? new WorkerUnpacker(worker) : new InProcessUnpacker();
+  }
+
+  /**
+   * The container engine. `pull` fetches a missing image for run/create (with progress);
+   * without it a missing image is an error.
+   */
+  engine(pull?: (name: string) => Promise<string>): ContainerEngine {
+    const images = this.images();
+    const store = this.store();
+    const resolveImage = async (name: string, policy: PullPolicy) => {
+      const find = () => images.find(name);
+      if (policy === 'always' && pull !== undefined) return images.find(await pull(name));
+      try {
+        return find();
+      } catch (err) {
+        if (!(err instanceof NotFoundError) || policy === 'never' || pull === undefined) {
+          if (err instanceof NotFoundError) {
+            throw new NotFoundError(`No such image: ${name}`, { hint: `Pull it with "berth pull ${name}"` });
+          }
+          throw err;
+        }
+        return images.find(await pull(name));
+      }
+    };
+    const berth = process.argv[1] ?? 'berth';
+    return new ContainerEngine({
+      layout: this.layout, db: this.db(), cgroups: hostCgroups(), resolveImage,
+      readImageConfig: async (image) => JSON.parse((await store.readBlob(image.id)).toString('utf8')) as ImageConfig,
+      berthCommand: [process.execPath, berth, '--root', this.layout.root],
+    });
   }
 
   /** Releases what was opened. */

@@ -9,7 +9,14 @@ import { registerImages } from './commands/images.js';
 import { registerLogin } from './commands/login.js';
 import { registerPull } from './commands/pull.js';
 import { registerRmi } from './commands/rmi.js';
+import { registerRun } from './commands/run.js';
+import { registerContainer } from './commands/container.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerLifecycle } from './commands/lifecycle.js';
+import { registerLogs } from './commands/logs.js';
+import { registerPs } from './commands/ps.js';
 import { registerTag } from './commands/tag.js';
+import { takeExitStatus } from './run.js';
 
 /** Builds the program with every command registered. */
 export function buildProgram(): Command {
@@ -19,8 +26,16 @@ export function buildProgram(): Command {
     .option('--root <dir>', 'store root (default: $BERTH_ROOT or /var/lib/berth)')
     .option('--debug', 'print the cause chain of errors')
     .showHelpAfterError('(run "berth --help" for usage)')
+    // Options after a subcommand are that subcommand's, so that `run IMAGE CMD -x` passes -x to CMD.
+    .enablePositionalOptions()
     .exitOverride();
   registerPull(program);
+  registerRun(program);
+  registerLifecycle(program);
+  registerPs(program);
+  registerLogs(program);
+  registerInspect(program, false);
+  registerContainer(program);
   registerImages(program);
   registerRmi(program);
   registerTag(program);
@@ -61,7 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return ExitCode.ok;
+    return takeExitStatus();
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version "errors" are successes; commander already printed the message.

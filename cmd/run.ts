@@ -5,6 +5,20 @@
 import type { Command } from 'commander';
 import { CommandContext, type GlobalOptions } from './context.js';
 
+let exitStatus = 0;
+
+/** Sets the exit status of a command that succeeded (a container's own status). */
+export function setExitStatus(status: number): void {
+  exitStatus = status;
+}
+
+/** The status set by {@link setExitStatus}, reset for the next run. */
+export function takeExitStatus(): number {
+  const s = exitStatus;
+  exitStatus = 0;
+  return s;
+}
+
 /**
  * Wraps an action so it receives a context first. Commander passes the positional
  * arguments, then the options, then the command; the wrapper finds the command last.

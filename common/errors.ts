@@ -116,6 +116,17 @@ export interface HelperErrorOptions extends BerthErrorOptions {
   readonly errno?: number | undefined;
 }
 
+/** The container's command does not exist (exit 127) or cannot be run (exit 126), as docker reports it. */
+export class ContainerCommandError extends BerthError {
+  readonly code = 'CONTAINER_COMMAND';
+  override readonly exitCode: number;
+
+  constructor(message: string, notFound: boolean, options: BerthErrorOptions = {}) {
+    super(message, options);
+    this.exitCode = notFound ? ExitCode.notFound : ExitCode.cannotInvoke;
+  }
+}
+
 /** The native helper failed at a step of its plan. */
 export class HelperError extends BerthError {
   readonly code = 'HELPER';

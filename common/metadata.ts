@@ -68,6 +68,28 @@ const migrations: readonly string[] = [
     PRIMARY KEY (pid, digest)
   );
   `,
+  `
+  -- Containers. config is berth's JSON of what the container was created with (docker's
+  -- Config and HostConfig); state is what berth last recorded: the monitor's exit.json and
+  -- the processes' liveness are the truth for created/running/exited (runtime/containers.ts).
+  CREATE TABLE containers (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    image_id      TEXT NOT NULL,
+    image_name    TEXT NOT NULL,
+    created       TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    pid           INTEGER NOT NULL DEFAULT 0,
+    pid_start     TEXT NOT NULL DEFAULT '',
+    monitor_pid   INTEGER NOT NULL DEFAULT 0,
+    started_at    TEXT NOT NULL DEFAULT '',
+    finished_at   TEXT NOT NULL DEFAULT '',
+    exit_code     INTEGER NOT NULL DEFAULT 0,
+    restart_count INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX containers_image ON containers (image_id);
+  `,
 ];
 
 /** An open metadata database. Close it when the command ends. */

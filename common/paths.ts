@@ -10,6 +10,10 @@
  *   tmp/<pid>-<random>[...]    staging for blobs and layers; renamed into place when
  *                              complete, removed by the next command once <pid> is gone
  *   config.json                berth's own configuration (insecure registries, limits)
+ *   containers/<id>/           one container: config.json (OCI), rootfs/ (mount point),
+ *                              upper/ and work/ (its overlay layer), <id>-json.log, hosts,
+ *                              hostname, resolv.conf, and the monitor's exit.json, attach
+ *                              and ctl sockets and exec.fifo
  * <runRoot>/                   /run/berth by default: runtime state (containers)
  * ```
  */
@@ -67,6 +71,17 @@ export class StateLayout {
   /** The unpacked tree of a layer inside {@link layerDir}: the overlayfs lower. */
   layerDiffDir(diffId: Digest): string {
     return join(this.layerDir(diffId), 'diff');
+  }
+
+  /** All containers' directories. */
+  containersDir(): string {
+    return join(this.root, 'containers');
+  }
+
+  /** One container's directory (`id` is berth's 64-hex id). */
+  containerDir(id: string): string {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new RangeError(`Not a container id: ${id}`);
+    return join(this.root, 'containers', id);
   }
 
   /** Staging directory; same filesystem as blobs and layers so renames are atomic. */

@@ -64,6 +64,31 @@ async function pull(ctx: CommandContext, name: string, flags: PullFlags): Promis
   }
 }
 
+/**
+ * Pulls one image for `run`/`create` when it is missing (or with --pull always), showing
+ * progress on `out` as docker run does on stderr; resolves with the image's id.
+ */
+export async function pullForRun(ctx: CommandContext, name: string, out: NodeJS.WriteStream, signal?: AbortSignal): Promise<string> {
+  const ref = parseReference(name);
+  const registry = await ctx.registry();
+  const config = await ctx.config();
+  const puller = new ImagePuller({
+    registry, store: ctx.store(), records: ctx.records(), validator: await ctx.validator(),
+    concurrency: config.maxConcurrentDownloads, privileged: process.getuid?.() === 0, unpacker: ctx.unpacker(),
+  });
+  const reporter = createPullReporter(out, false);
+  reporter.line(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${familiarString({ domain: ref.domain, path: ref.path })}`);
+  try {
+    const result = await puller.pull(ref, { signal, progress: reporter, limits: config.limits });
+    reporter.stop();
+    reporter.line(`Digest: ${result.digest}`);
+    reporter.line(result.changed ? `Status: Downloaded newer image for ${familiarString(ref)}` : `Status: Image is up to date for ${familiarString(ref)}`);
+    return result.imageId;
+  } finally {
+    reporter.stop();
+  }
+}
+
 function hasExplicitTag(name: string): boolean {
   const lastSlash = name.lastIndexOf('/');
   const tail = name.slice(lastSlash + 1).split('@')[0] ?? '';

@@ -1,0 +1,17 @@
+/** `berth container …`: the container commands under one group, as docker has them. */
+import type { Command } from 'commander';
+import { registerInspect } from './inspect.js';
+import { registerLifecycle } from './lifecycle.js';
+import { registerLogs } from './logs.js';
+import { registerPs } from './ps.js';
+import { registerRun } from './run.js';
+
+export function registerContainer(program: Command): void {
+  const container = program.command('container').description('Manage containers').enablePositionalOptions();
+  registerRun(container);
+  registerLifecycle(container);
+  registerPs(container, 'ls');
+  registerPs(container, 'list');
+  registerLogs(container);
+  registerInspect(container, true);
+}

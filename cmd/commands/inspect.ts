@@ -1,0 +1,108 @@
+/** `berth inspect` (containers, then images) and `berth container inspect`, in docker's shape. */
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { NotFoundError } from '../../common/errors.js';
+import { inspectImage } from '../../image/index.js';
+import type { ContainerEngine, ContainerView } from '../../runtime/index.js';
+import type { CommandContext } from '../context.js';
+import { applyTemplate } from './ps.js';
+import { withContext } from '../run.js';
+
+/** docker's container inspect document. */
+export function inspectContainer(engine: ContainerEngine, view: ContainerView, lowerDirs: readonly string[]): Record<string, unknown> {
+  const r = view.record;
+  const c = r.config;
+  const dir = engine.dir(r.id);
+  const zero = '0001-01-01T00:00:00Z';
+  return {
+    Id: r.id,
+    Created: r.created,
+    Path: c.path,
+    Args: c.args,
+    State: {
+      Status: view.status, Running: view.running, Paused: view.status === 'paused', Restarting: false, OOMKilled: false,
+      Dead: view.status === 'dead', Pid: view.running ? r.pid : 0, ExitCode: view.exitCode, Error: '',
+      StartedAt: r.startedAt === '' ? zero : r.startedAt, FinishedAt: view.finishedAt === '' ? zero : view.finishedAt,
+    },
+    Image: r.imageId,
+    ResolvConfPath: join(dir, 'resolv.conf'),
+    HostnamePath: join(dir, 'hostname'),
+    HostsPath: join(dir, 'hosts'),
+    LogPath: engine.logPath(r.id),
+    Name: `/${r.name}`,
+    RestartCount: r.restartCount,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: {
+      Binds: c.mounts.filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.destination}${m.readOnly ? ':ro' : ''}`),
+      LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.logMaxSize), 'max-file': String(c.logMaxFiles) } },
+      NetworkMode: c.networkMode, AutoRemove: c.autoRemove, CapAdd: c.capAdd, CapDrop: c.capDrop, Privileged: c.privileged,
+      ReadonlyRootfs: c.readonlyRootfs, SecurityOpt: c.securityOpt, Init: c.init, Runtime: c.runtime,
+      Ulimits: c.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+      Tmpfs: Object.fromEntries(c.mounts.filter((m) => m.type === 'tmpfs').map((m) => [m.destination, m.options.join(',')])),
+      CgroupParent: '', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    },
+    GraphDriver: {
+      Data: { LowerDir: lowerDirs.join(':'), MergedDir: join(dir, 'rootfs'), UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work') },
+      Name: 'overlay2',
+    },
+    Mounts: c.mounts.filter((m) => m.type !== 'tmpfs').map((m) => m.type === 'bind'
+      ? { Type: 'bind', Source: m.source, Destination: m.destination, Mode: m.readOnly ? 'ro' : '', RW: !m.readOnly, Propagation: m.propagation ?? 'rprivate' }
+      : { Type: 'volume', Name: m.name, Destination: m.destination, RW: !m.readOnly }),
+    Config: {
+      Hostname: c.hostname, Domainname: c.domainname, User: c.user, AttachStdin: false, AttachStdout: !c.openStdin, AttachStderr: !c.openStdin,
+      Tty: c.tty, OpenStdin: c.openStdin, StdinOnce: false, Env: c.env, Cmd: c.cmd, Image: c.image, Volumes: null,
+      WorkingDir: c.workingDir, Entrypoint: c.entrypoint, OnBuild: null, Labels: c.labels, StopSignal: c.stopSignal,
+      ...(c.stopTimeout === undefined ? {} : { StopTimeout: c.stopTimeout }),
+    },
+    NetworkSettings: { Networks: {} },
+  };
+}
+
+export function registerInspect(program: Command, containersOnly: boolean): void {
+  program.command('inspect').description(containersOnly ? 'Display detailed information on one or more containers' : 'Return low-level information on containers or images')
+    .argument('<names...>')
+    .option('-f, --format <format>', 'format the output: json (default) or a {{.Field}} template')
+    .option('-s, --size', 'display total file sizes (ignored)')
+    .action(withContext(async (ctx, names: string[], flags: { format?: string }) => inspect(ctx, names, containersOnly, flags.format)));
+}
+
+async function inspect(ctx: CommandContext, names: readonly string[], containersOnly: boolean, format: string | undefined): Promise<void> {
+  const engine = ctx.engine();
+  const docs: Record<string, unknown>[] = [];
+  let missing: unknown;
+  for (const name of names) {
+    try {
+      const view = engine.find(name);
+      const image = (() => {
+        try {
+          return ctx.images().find(view.record.imageId);
+        } catch {
+          return undefined;
+        }
+      })();
+      const lowers = image === undefined ? [] : [...image.layers].reverse().map((l) => ctx.layout.layerDiffDir(l.diffId));
+      docs.push(inspectContainer(engine, view, lowers));
+      continue;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      if (containersOnly) {
+        missing ??= err;
+        continue;
+      }
+    }
+    try {
+      docs.push(await inspectImage(ctx.images().find(name), ctx.store(), await ctx.validator()) as unknown as Record<string, unknown>);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      missing ??= new NotFoundError(`No such object: ${name}`);
+    }
+  }
+  if (format === undefined || format === 'json') process.stdout.write(`${JSON.stringify(docs, null, 4)}\n`);
+  else for (const d of docs) process.stdout.write(`${applyTemplate(format, d)}\n`);
+  if (missing !== undefined) throw missing;
+}

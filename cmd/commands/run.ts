@@ -1,0 +1,288 @@
+/**
+ * `berth run` and `berth create`, with docker's flags. run = create + start, then (without
+ * -d) attach to the container's output, forward signals, wait, and exit with the
+ * container's status; with --rm the container is removed afterwards.
+ */
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { InvalidArgumentError, UsageError } from '../../common/errors.js';
+import type { CreateOptions, MountRequest, PullPolicy, Ulimit } from '../../runtime/index.js';
+import { attachToContainer } from '../attach.js';
+import type { CommandContext } from '../context.js';
+import { setExitStatus, withContext } from '../run.js';
+import { pullForRun } from './pull.js';
+
+interface RunFlags {
+  readonly detach?: boolean;
+  readonly interactive?: boolean;
+  readonly tty?: boolean;
+  readonly rm?: boolean;
+  readonly name?: string;
+  readonly env: string[];
+  readonly envFile: string[];
+  readonly workdir?: string;
+  readonly user?: string;
+  readonly entrypoint?: string;
+  readonly hostname?: string;
+  readonly volume: string[];
+  readonly mount: string[];
+  readonly tmpfs: string[];
+  readonly readOnly?: boolean;
+  readonly capAdd: string[];
+  readonly capDrop: string[];
+  readonly privileged?: boolean;
+  readonly securityOpt: string[];
+  readonly init?: boolean;
+  readonly ulimit: string[];
+  readonly stopSignal?: string;
+  readonly stopTimeout?: string;
+  readonly label: string[];
+  readonly pull: string;
+  readonly runtime?: string;
+  readonly network?: string;
+  readonly logOpt: string[];
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** Adds the flags run and create share. */
+function containerFlags(command: Command): Command {
+  return command
+    .argument('<image>', 'image to run')
+    .argument('[command...]', 'command and arguments (default: the image\'s)')
+    .option('-i, --interactive', 'keep stdin open')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('--rm', 'remove the container when it exits')
+    .option('--name <name>', 'name of the container')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from this shell)', collect, [])
+    .option('--env-file <file>', 'read environment variables from a file', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid, and optionally group name or gid')
+    .option('--entrypoint <cmd>', 'override the image\'s entrypoint')
+    .option('-h, --hostname <name>', 'container host name')
+    .option('-v, --volume <src:dst[:ro]>', 'bind mount a host path', collect, [])
+    .option('--mount <spec>', 'mount: type=bind|tmpfs,source=..,target=..[,readonly]', collect, [])
+    .option('--tmpfs <dst[:options]>', 'mount a tmpfs', collect, [])
+    .option('--read-only', 'mount the container\'s root filesystem read-only')
+    .option('--cap-add <cap>', 'add a Linux capability', collect, [])
+    .option('--cap-drop <cap>', 'drop a Linux capability', collect, [])
+    .option('--privileged', 'give extended privileges to the container')
+    .option('--security-opt <opt>', 'security options (no-new-privileges)', collect, [])
+    .option('--init', 'run an init inside the container that forwards signals and reaps processes')
+    .option('--ulimit <name=soft[:hard]>', 'ulimit options', collect, [])
+    .option('--stop-signal <signal>', 'signal to stop the container (default SIGTERM)')
+    .option('--stop-timeout <seconds>', 'seconds to wait for the container to stop before killing it')
+    .option('-l, --label <key=value>', 'set metadata on the container', collect, [])
+    .option('--pull <policy>', 'pull the image before running: missing, always, never', 'missing')
+    .option('--runtime <name>', 'OCI runtime: berth (default)')
+    .option('--network, --net <mode>', 'network: none or host (default none until berth has bridges)')
+    .option('--log-opt <opt>', 'log driver options: max-size, max-file', collect, []);
+}
+
+/** Registers `run` and `create` on `program` (also under `container`). */
+export function registerRun(program: Command): void {
+  containerFlags(program.command('run').description('Create and run a new container from an image'))
+    .option('-d, --detach', 'run in the background and print the container ID')
+    .passThroughOptions()
+    .action(withContext(async (ctx, image: string, command: string[], flags: RunFlags) => run(ctx, image, command, flags)));
+  containerFlags(program.command('create').description('Create a new container'))
+    .passThroughOptions()
+    .action(withContext(async (ctx, image: string, command: string[], flags: RunFlags) => {
+      const engine = ctx.engine((name) => pullMissing(ctx, name));
+      const view = await engine.create(createOptions(image, command, flags));
+      process.stdout.write(`${view.record.id}\n`);
+    }));
+}
+
+async function pullMissing(ctx: CommandContext, name: string): Promise<string> {
+  process.stderr.write(`Unable to find image '${name}' locally\n`);
+  return pullForRun(ctx, name, process.stderr);
+}
+
+async function run(ctx: CommandContext, image: string, command: readonly string[], flags: RunFlags): Promise<void> {
+  const options = createOptions(image, command, flags);
+  if (flags.detach === true && flags.rm === true && flags.interactive === true && flags.tty === true) {
+    // docker allows it; nothing special to do.
+  }
+  const engine = ctx.engine((name) => pullMissing(ctx, name));
+  const created = await engine.create(options);
+  const id = created.record.id;
+  if (flags.detach === true) {
+    try {
+      await engine.start(id);
+    } catch (err) {
+      if (options.autoRemove === true) await engine.remove(id, { force: true, ifExists: true }).catch(() => undefined);
+      throw err;
+    }
+    process.stdout.write(`${id}\n`);
+    return;
+  }
+  const status = await attachToContainer(engine, created, {
+    stdin: flags.interactive === true, tty: flags.tty === true, start: true, proxySignals: true,
+  });
+  if (options.autoRemove === true) await engine.remove(id, { force: true, ifExists: true });
+  setExitStatus(status);
+}
+
+/** Turns the flags into engine options, checking what can be checked before anything is created. */
+export function createOptions(image: string, command: readonly string[], flags: RunFlags): CreateOptions {
+  const pull = flags.pull;
+  if (pull !== 'missing' && pull !== 'always' && pull !== 'never') {
+    throw new UsageError(`Invalid --pull "${pull}"`, { hint: 'Use missing, always or never' });
+  }
+  if (flags.runtime !== undefined && flags.runtime !== 'berth') {
+    throw new InvalidArgumentError(`Unknown runtime "${flags.runtime}"`, { hint: 'berth runs containers with its own runtime ("berth")' });
+  }
+  const env: string[] = [];
+  for (const file of flags.envFile) env.push(...readEnvFile(file));
+  env.push(...flags.env);
+  const labels: Record<string, string> = {};
+  for (const l of flags.label) {
+    const eq = l.indexOf('=');
+    labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
+  }
+  const mounts: MountRequest[] = [
+    ...flags.volume.map(parseVolume), ...flags.mount.map(parseMount), ...flags.tmpfs.map(parseTmpfs),
+  ];
+  let stopTimeout: number | undefined;
+  if (flags.stopTimeout !== undefined) {
+    stopTimeout = Number(flags.stopTimeout);
+    if (!Number.isInteger(stopTimeout)) throw new UsageError(`Invalid --stop-timeout "${flags.stopTimeout}": give whole seconds`);
+  }
+  const log = parseLogOpts(flags.logOpt);
+  return {
+    image, name: flags.name, command: command.length > 0 ? command : undefined, entrypoint: flags.entrypoint, env,
+    workdir: flags.workdir, user: flags.user, hostname: flags.hostname, tty: flags.tty === true, interactive: flags.interactive === true,
+    autoRemove: flags.rm === true, readOnly: flags.readOnly === true, capAdd: flags.capAdd, capDrop: flags.capDrop,
+    privileged: flags.privileged === true, securityOpt: flags.securityOpt, init: flags.init === true,
+    ulimits: flags.ulimit.map(parseUlimit), mounts, labels, stopSignal: flags.stopSignal, stopTimeout,
+    network: flags.network, logMaxSize: log.maxSize, logMaxFiles: log.maxFiles, pull: pull as PullPolicy, hostEnv: process.env,
+  };
+}
+
+/** docker's --env-file: KEY=VALUE or KEY lines; # comments and blank lines skipped. */
+export function readEnvFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(`Cannot read the env file "${path}": ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/^\s+/, '');
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    const key = eq < 0 ? line.trimEnd() : line.slice(0, eq);
+    if (key === '' || /\s/.test(key)) throw new InvalidArgumentError(`Invalid line in env file "${path}": ${raw}`);
+    if (eq < 0) {
+      const v = process.env[key];
+      if (v !== undefined) out.push(`${key}=${v}`);
+    } else {
+      out.push(line);
+    }
+  }
+  return out;
+}
+
+function absoluteDestination(dst: string, what: string): string {
+  if (!dst.startsWith('/')) throw new InvalidArgumentError(`Invalid ${what}: the container path "${dst}" is not absolute`);
+  return dst;
+}
+
+/** -v SRC:DST[:OPTS] (bind mounts; a SRC without "/" is a named volume). */
+export function parseVolume(spec: string): MountRequest {
+  const parts = spec.split(':');
+  if (parts.length < 2 || parts.length > 3 || parts[0] === '' || parts[1] === '') {
+    throw new InvalidArgumentError(`Invalid volume specification "${spec}"`, { hint: 'Use -v /host/path:/container/path[:ro]' });
+  }
+  const [src = '', dst = '', opts = ''] = parts;
+  const options = opts === '' ? [] : opts.split(',');
+  for (const o of options) {
+    if (!['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'].includes(o)) {
+      throw new InvalidArgumentError(`Invalid volume option "${o}" in "${spec}"`);
+    }
+  }
+  const readOnly = options.includes('ro');
+  absoluteDestination(dst, `volume "${spec}"`);
+  if (!src.includes('/') && !src.startsWith('.')) return { type: 'volume', name: src, destination: dst, readOnly };
+  if (!isAbsolute(src)) throw new InvalidArgumentError(`Invalid volume "${spec}": the host path must be absolute`);
+  return { type: 'bind', source: resolve(src), destination: dst, readOnly };
+}
+
+/** --mount type=bind|tmpfs|volume,source=..,target=..[,readonly][,tmpfs-size=..][,tmpfs-mode=..]. */
+export function parseMount(spec: string): MountRequest {
+  const fields = new Map<string, string>();
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    fields.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? 'true' : part.slice(eq + 1));
+  }
+  const type = fields.get('type') ?? 'volume';
+  const target = fields.get('target') ?? fields.get('destination') ?? fields.get('dst');
+  if (target === undefined) throw new InvalidArgumentError(`Invalid --mount "${spec}": target is required`);
+  absoluteDestination(target, `--mount "${spec}"`);
+  const ro = fields.get('readonly') ?? fields.get('ro');
+  const readOnly = ro === 'true' || ro === '1';
+  if (type === 'bind') {
+    const source = fields.get('source') ?? fields.get('src');
+    if (source === undefined || !isAbsolute(source)) throw new InvalidArgumentError(`Invalid --mount "${spec}": a bind mount needs an absolute source`);
+    return { type: 'bind', source, destination: target, readOnly, propagation: fields.get('bind-propagation') };
+  }
+  if (type === 'tmpfs') {
+    const options: string[] = [];
+    const size = fields.get('tmpfs-size');
+    if (size !== undefined) options.push(`size=${size}`);
+    const mode = fields.get('tmpfs-mode');
+    if (mode !== undefined) options.push(`mode=${mode}`);
+    return { type: 'tmpfs', destination: target, options };
+  }
+  if (type === 'volume') {
+    const source = fields.get('source') ?? fields.get('src') ?? '';
+    return { type: 'volume', name: source, destination: target, readOnly };
+  }
+  throw new InvalidArgumentError(`Invalid --mount "${spec}": unknown type "${type}"`, { hint: 'Use type=bind, type=volume or type=tmpfs' });
+}
+
+/** --tmpfs DST[:OPTIONS]. */
+export function parseTmpfs(spec: string): MountRequest {
+  const colon = spec.indexOf(':');
+  const dst = colon < 0 ? spec : spec.slice(0, colon);
+  const opts = colon < 0 ? [] : spec.slice(colon + 1).split(',').filter((o) => o !== '');
+  return { type: 'tmpfs', destination: absoluteDestination(dst, `--tmpfs "${spec}"`), options: opts };
+}
+
+/** --ulimit NAME=SOFT[:HARD]. */
+export function parseUlimit(spec: string): Ulimit {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(spec);
+  if (m === null) throw new InvalidArgumentError(`Invalid --ulimit "${spec}"`, { hint: 'Use NAME=SOFT[:HARD], e.g. nofile=1024:2048' });
+  const soft = Number(m[2]);
+  const hard = m[3] === undefined ? soft : Number(m[3]);
+  if (soft > hard) throw new InvalidArgumentError(`Invalid --ulimit "${spec}": the soft limit ${soft} is above the hard limit ${hard}`);
+  return { name: m[1] ?? '', soft, hard };
+}
+
+const sizeUnits: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
+
+/** --log-opt max-size=10m, max-file=3 (docker's json-file options). */
+export function parseLogOpts(opts: readonly string[]): { maxSize?: number; maxFiles?: number } {
+  const out: { maxSize?: number; maxFiles?: number } = {};
+  for (const o of opts) {
+    const eq = o.indexOf('=');
+    const key = eq < 0 ? o : o.slice(0, eq);
+    const value = eq < 0 ? '' : o.slice(eq + 1);
+    if (key === 'max-size') {
+      const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value);
+      const unit = sizeUnits[(m?.[2] ?? '').toLowerCase()];
+      if (m === null || unit === undefined) throw new InvalidArgumentError(`Invalid --log-opt max-size "${value}"`, { hint: 'Use a size such as 10m or 512k' });
+      out.maxSize = Math.floor(Number(m[1]) * unit);
+    } else if (key === 'max-file') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`Invalid --log-opt max-file "${value}": give a whole number ≥ 1`);
+      out.maxFiles = n;
+    } else {
+      throw new InvalidArgumentError(`Unknown --log-opt "${key}"`, { hint: 'berth\'s json-file logs take max-size and max-file' });
+    }
+  }
+  return out;
+}

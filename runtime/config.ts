@@ -1,0 +1,52 @@
+/**
+ * What a container was created with, as berth records it: the parts of docker's
+ * container Config and HostConfig that berth supports, with docker's field names where
+ * `inspect` shows them.
+ */
+
+/** A mount as the user asked for it (-v, --mount, --tmpfs), resolved to absolute paths. */
+export type MountRequest =
+  | { readonly type: 'bind'; readonly source: string; readonly destination: string; readonly readOnly: boolean; readonly propagation?: string | undefined }
+  | { readonly type: 'volume'; readonly name: string; readonly destination: string; readonly readOnly: boolean }
+  | { readonly type: 'tmpfs'; readonly destination: string; readonly options: readonly string[] };
+
+export interface Ulimit {
+  readonly name: string;
+  readonly soft: number;
+  readonly hard: number;
+}
+
+export interface ContainerConfig {
+  /** Config. */
+  readonly hostname: string;
+  readonly domainname: string;
+  readonly user: string;
+  readonly env: readonly string[];
+  readonly cmd: readonly string[];
+  readonly entrypoint: readonly string[] | null;
+  readonly workingDir: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly tty: boolean;
+  readonly openStdin: boolean;
+  readonly stopSignal: string;
+  readonly stopTimeout: number | undefined;
+  readonly image: string;
+  /** The process berth runs: Path and Args in docker's inspect. */
+  readonly path: string;
+  readonly args: readonly string[];
+  /** HostConfig. */
+  readonly autoRemove: boolean;
+  readonly readonlyRootfs: boolean;
+  readonly privileged: boolean;
+  readonly capAdd: readonly string[];
+  readonly capDrop: readonly string[];
+  readonly securityOpt: readonly string[];
+  readonly init: boolean;
+  readonly ulimits: readonly Ulimit[];
+  readonly mounts: readonly MountRequest[];
+  readonly networkMode: string;
+  readonly logMaxSize: number;
+  readonly logMaxFiles: number;
+  /** OCI runtime: "berth" (the native helper), or crun/runc/a path. */
+  readonly runtime: string;
+}

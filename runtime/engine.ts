@@ -1,0 +1,557 @@
+/**
+ * The container engine: create, start, attach, wait, stop, kill and remove, composed once
+ * here for every front end (DESIGN.md). A container is a directory in the store
+ * (StateLayout.containerDir), a row in the metadata database (containers.ts), a cgroup
+ * leaf, and, while it lives, a berth-monitor process that is the parent of its first
+ * process (native.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, readFileSync } from 'node:fs';
+import { lstat, mkdir, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import type { MetadataDb } from '../common/metadata.js';
+import type { StateLayout } from '../common/paths.js';
+import { loadFsx } from '../common/sys/fsx.js';
+import type { ContainerCgroup } from '../cgroups/index.js';
+import type { ImageRecord } from '../image/index.js';
+import type { ImageConfig, RuntimeSpec } from '../oci/index.js';
+import type { ContainerConfig, MountRequest, Ulimit } from './config.js';
+import { ContainerRecords, processStartTime, sameProcess, type ContainerRecord } from './containers.js';
+import { hostnameFile, hostResolvConf, hostsFile, resolvConfFrom } from './etc.js';
+import { findNativePrograms, startMonitor, type NativePrograms } from './native.js';
+import { isValidName, randomName } from './names.js';
+import type { CgroupProvider } from './cgroups.js';
+import { buildPlan } from './plan.js';
+import { parseExitRecord, type ExitRecord } from './protocol.js';
+import { buildSpec, resolveUser, type MountInput } from './spec.js';
+
+/** What the engine is built from. */
+export interface EngineDeps {
+  readonly layout: StateLayout;
+  readonly db: MetadataDb;
+  readonly cgroups: CgroupProvider;
+  /** The image named `ref`, pulled when `policy` says so. */
+  readonly resolveImage: (ref: string, policy: PullPolicy) => Promise<ImageRecord>;
+  readonly readImageConfig: (image: ImageRecord) => Promise<ImageConfig>;
+  /** argv that runs berth itself with this store (for the monitor's exit command). */
+  readonly berthCommand: readonly string[];
+  readonly native?: NativePrograms | undefined;
+}
+
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+/** docker run/create options berth supports. */
+export interface CreateOptions {
+  readonly image: string;
+  readonly name?: string | undefined;
+  readonly command?: readonly string[] | undefined;
+  readonly entrypoint?: string | undefined;
+  readonly env?: readonly string[] | undefined;
+  readonly workdir?: string | undefined;
+  readonly user?: string | undefined;
+  readonly hostname?: string | undefined;
+  readonly tty?: boolean | undefined;
+  readonly interactive?: boolean | undefined;
+  readonly autoRemove?: boolean | undefined;
+  readonly readOnly?: boolean | undefined;
+  readonly capAdd?: readonly string[] | undefined;
+  readonly capDrop?: readonly string[] | undefined;
+  readonly privileged?: boolean | undefined;
+  readonly securityOpt?: readonly string[] | undefined;
+  readonly init?: boolean | undefined;
+  readonly ulimits?: readonly Ulimit[] | undefined;
+  readonly mounts?: readonly MountRequest[] | undefined;
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+  readonly stopSignal?: string | undefined;
+  readonly stopTimeout?: number | undefined;
+  readonly network?: string | undefined;
+  readonly logMaxSize?: number | undefined;
+  readonly logMaxFiles?: number | undefined;
+  readonly pull?: PullPolicy | undefined;
+  readonly hostEnv?: Readonly<Record<string, string | undefined>> | undefined;
+}
+
+/** A container's live status, docker's words. */
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+/** A record with its live status. */
+export interface ContainerView {
+  readonly record: ContainerRecord;
+  readonly status: ContainerStatus;
+  readonly running: boolean;
+  readonly exitCode: number;
+  readonly finishedAt: string;
+  readonly signal: number;
+}
+
+const defaultLogMaxSize = 10 * 1024 * 1024;
+const defaultLogMaxFiles = 3;
+const S_IFIFO = 0o010000;
+
+const signalNumbers: Readonly<Record<string, number>> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
+  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
+  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
+  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+};
+
+/** Parses a signal as docker does: "KILL", "SIGKILL", "9"; throws InvalidArgumentError. */
+export function parseSignal(value: string): number {
+  const upper = value.toUpperCase();
+  if (/^\d+$/.test(value)) {
+    const n = Number(value);
+    if (n >= 1 && n <= 64) return n;
+  } else {
+    const n = signalNumbers[upper.startsWith('SIG') ? upper : `SIG${upper}`];
+    if (n !== undefined) return n;
+    const rt = /^SIGRTMIN(?:\+(\d+))?$|^SIGRTMAX(?:-(\d+))?$/.exec(upper.startsWith('SIG') ? upper : `SIG${upper}`);
+    if (rt !== null) {
+      const n2 = rt[0].includes('MAX') ? 64 - Number(rt[2] ?? 0) : 34 + Number(rt[1] ?? 0);
+      if (n2 >= 34 && n2 <= 64) return n2;
+    }
+  }
+  throw new InvalidArgumentError(`Invalid signal: ${value}`, { hint: 'Give a signal name such as SIGTERM or KILL, or a number from 1 to 64' });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function errno(err: unknown): string | undefined {
+  return err !== null && typeof err === 'object' && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+/** Container lifecycle. */
+export class ContainerEngine {
+  readonly #deps: EngineDeps;
+  readonly #records: ContainerRecords;
+  #native: NativePrograms | undefined;
+
+  constructor(deps: EngineDeps) {
+    this.#deps = deps;
+    this.#records = new ContainerRecords(deps.db);
+    this.#native = deps.native;
+  }
+
+  get records(): ContainerRecords {
+    return this.#records;
+  }
+
+  #programs(): NativePrograms {
+    this.#native ??= findNativePrograms();
+    return this.#native;
+  }
+
+  /** The container's directory. */
+  dir(id: string): string {
+    return this.#deps.layout.containerDir(id);
+  }
+
+  /** The json-file log of a container. */
+  logPath(id: string): string {
+    return join(this.dir(id), `${id}-json.log`);
+  }
+
+  /** Finds a container by name, id or id prefix, with its live status. */
+  find(input: string): ContainerView {
+    return this.view(this.#records.find(input));
+  }
+
+  list(): ContainerView[] {
+    return this.#records.list().map((r) => this.view(r));
+  }
+
+  /** Works out the live status from the record, exit.json and the processes. */
+  view(record: ContainerRecord): ContainerView {
+    const base = { record, exitCode: record.exitCode, finishedAt: record.finishedAt, signal: 0 };
+    if (record.state === 'creating') return { ...base, status: 'created', running: false };
+    if (record.state === 'removing') return { ...base, status: 'removing', running: false };
+    if (record.state === 'exited') return { ...base, status: 'exited', running: false };
+    const exit = this.#readExitSync(record.id);
+    if (exit !== undefined) {
+      return { ...base, status: 'exited', running: false, exitCode: exit.exitCode, finishedAt: exit.finishedAt, signal: exit.signal };
+    }
+    if (!sameProcess(record.pid, record.pidStart)) {
+      // The monitor died without writing exit.json (killed, or the host rebooted).
+      return { ...base, status: 'exited', running: false, exitCode: 255, finishedAt: record.finishedAt };
+    }
+    return { ...base, status: record.state === 'created' ? 'created' : 'running', running: record.state === 'running' };
+  }
+
+  #readExitSync(id: string): ExitRecord | undefined {
+    try {
+      // Small, and read on every status query: sync is cheaper than a round trip through the pool.
+      const text = loadText(join(this.dir(id), 'exit.json'));
+      return text === undefined ? undefined : parseExitRecord(text);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * docker create: prepares the container's directory, config.json and cgroup, and starts
+   * the monitor, whose helper sets the container up and leaves its first process waiting
+   * for start. Nothing is left behind when it fails.
+   */
+  async create(options: CreateOptions): Promise<ContainerView> {
+    const image = await this.#deps.resolveImage(options.image, options.pull ?? 'missing');
+    const imageConfig = await this.#deps.readImageConfig(image);
+    const exec = imageConfig.config ?? {};
+    if (options.name !== undefined && !isValidName(options.name)) {
+      throw new InvalidArgumentError(`Invalid container name "${options.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    }
+    const id = randomBytes(32).toString('hex');
+    const hostname = options.hostname ?? id.slice(0, 12);
+    const networkMode = options.network ?? 'none';
+    if (networkMode !== 'none' && networkMode !== 'host') {
+      throw new InvalidArgumentError(`Network "${networkMode}" is not supported yet`, { hint: 'Use --network none or --network host' });
+    }
+    // Checked early so that nothing is created for a command that cannot be right.
+    const cmd = options.command !== undefined && options.command.length > 0 ? [...options.command] : [...(exec.Cmd ?? [])];
+    const entrypoint = options.entrypoint !== undefined ? (options.entrypoint === '' ? [] : [options.entrypoint]) : [...(exec.Entrypoint ?? [])];
+    const effectiveCmd = options.entrypoint !== undefined && (options.command === undefined || options.command.length === 0) ? [] : cmd;
+    const argv = [...entrypoint, ...effectiveCmd];
+    if (argv.length === 0) throw new InvalidArgumentError('No command specified', { hint: 'Give a command after the image name, or use an image with a CMD or ENTRYPOINT' });
+
+    const config: ContainerConfig = {
+      hostname, domainname: '', user: options.user ?? exec.User ?? '', env: [...(options.env ?? [])], cmd: effectiveCmd,
+      entrypoint: entrypoint.length > 0 ? entrypoint : null, workingDir: options.workdir ?? exec.WorkingDir ?? '',
+      labels: { ...(exec.Labels ?? {}), ...(options.labels ?? {}) }, tty: options.tty === true, openStdin: options.interactive === true,
+      stopSignal: options.stopSignal ?? exec.StopSignal ?? 'SIGTERM', stopTimeout: options.stopTimeout, image: options.image,
+      path: argv[0] ?? '', args: argv.slice(1), autoRemove: options.autoRemove === true, readonlyRootfs: options.readOnly === true,
+      privileged: options.privileged === true, capAdd: [...(options.capAdd ?? [])], capDrop: [...(options.capDrop ?? [])],
+      securityOpt: [...(options.securityOpt ?? [])], init: options.init === true, ulimits: [...(options.ulimits ?? [])],
+      mounts: [...(options.mounts ?? [])], networkMode, logMaxSize: options.logMaxSize ?? defaultLogMaxSize,
+      logMaxFiles: options.logMaxFiles ?? defaultLogMaxFiles, runtime: 'berth',
+    };
+    parseSignal(config.stopSignal);
+    const noNewPrivileges = config.securityOpt.some((o) => /^no-new-privileges(?::true|=true)?$/.test(o));
+    for (const o of config.securityOpt) {
+      if (!/^no-new-privileges(?:[:=](?:true|false))?$/.test(o)) {
+        throw new InvalidArgumentError(`Unsupported --security-opt "${o}"`, { hint: 'berth supports no-new-privileges' });
+      }
+    }
+
+    let name = options.name?.replace(/^\//, '');
+    for (let attempt = 0; ; attempt++) {
+      const candidate = name ?? randomName(attempt);
+      try {
+        this.#records.insert({ id, name: candidate, imageId: image.id, imageName: options.image, created: new Date().toISOString(), config });
+        name = candidate;
+        break;
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError) || options.name !== undefined || attempt > 20) throw err;
+      }
+    }
+
+    const dir = this.dir(id);
+    let cgroup: ContainerCgroup | undefined;
+    let monitorPid = 0;
+    let pid = 0;
+    try {
+      await mkdir(this.#deps.layout.containersDir(), { mode: 0o711 }).catch((err: unknown) => {
+        if (errno(err) !== 'EEXIST') throw err;
+      });
+      await mkdir(dir, { mode: 0o710 });
+      for (const sub of ['rootfs', 'upper', 'work']) await mkdir(join(dir, sub), { mode: 0o755 });
+      const lowers = [...image.layers].reverse().map((l) => this.#deps.layout.layerDiffDir(l.diffId));
+      if (lowers.length === 0) throw new InvalidArgumentError(`Image "${options.image}" has no layers`);
+      const user = resolveUser(config.user === '' ? '0' : config.user, await readImageFile(lowers, 'etc/passwd'), await readImageFile(lowers, 'etc/group'));
+
+      await writeFile(join(dir, 'hostname'), hostnameFile(hostname));
+      await writeFile(join(dir, 'hosts'), hostsFile(hostname, []));
+      await writeFile(join(dir, 'resolv.conf'), resolvConfFrom(await hostResolvConf()));
+      const mounts: MountInput[] = [
+        { type: 'bind', source: join(dir, 'resolv.conf'), destination: '/etc/resolv.conf' },
+        { type: 'bind', source: join(dir, 'hostname'), destination: '/etc/hostname' },
+        { type: 'bind', source: join(dir, 'hosts'), destination: '/etc/hosts' },
+      ];
+      for (const m of config.mounts) {
+        if (m.type === 'bind') mounts.push({ type: 'bind', source: m.source, destination: m.destination, readOnly: m.readOnly });
+        else if (m.type === 'tmpfs') mounts.push({ type: 'tmpfs', destination: m.destination, options: m.options });
+        else throw new InvalidArgumentError(`Named volumes are not supported yet (${m.name})`);
+      }
+      const spec: RuntimeSpec = buildSpec({
+        rootfs: join(dir, 'rootfs'), image: exec, command: options.command, entrypoint: options.entrypoint, env: config.env,
+        hostEnv: options.hostEnv, workdir: options.workdir, user, hostname, tty: config.tty, readOnly: config.readonlyRootfs,
+        capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, noNewPrivileges,
+        rlimits: config.ulimits.map((u) => ({ type: u.name, soft: u.soft, hard: u.hard })), mounts,
+        cgroupsPath: this.#deps.cgroups.cgroupsPath(id),
+        namespaces: networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'],
+      });
+      await writeFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+      const fifo = join(dir, 'exec.fifo');
+      loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
+      cgroup = await this.#deps.cgroups.create(id);
+      const plan = buildPlan({
+        spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
+        execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(),
+      });
+      const created = await startMonitor(this.#programs(), plan, {
+        dir, logPath: this.logPath(id), logMaxSize: config.logMaxSize, logMaxFiles: config.logMaxFiles,
+        tty: config.tty, stdin: config.openStdin,
+        exitCommand: config.autoRemove ? [...this.#deps.berthCommand, 'rm', '--force', '--volumes', '--if-exists', id] : undefined,
+      });
+      monitorPid = created.monitorPid;
+      pid = created.pid;
+      this.#records.update(id, { state: 'created', pid, pidStart: processStartTime(pid) ?? '', monitorPid });
+    } catch (err) {
+      await this.#discard(id, dir, cgroup, pid, monitorPid);
+      throw err;
+    }
+    return this.find(id);
+  }
+
+  /** Undoes a create that failed part way. */
+  async #discard(id: string, dir: string, cgroup: ContainerCgroup | undefined, pid: number, monitorPid: number): Promise<void> {
+    for (const p of [pid, monitorPid]) {
+      if (p > 0) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    if (pid > 0) await this.#waitGone(pid, 5000);
+    if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    this.#records.delete(id);
+  }
+
+  async #waitGone(pid: number, ms: number): Promise<boolean> {
+    const start = processStartTime(pid);
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if (start === undefined || processStartTime(pid) !== start) return true;
+      await sleep(10);
+    }
+    return false;
+  }
+
+  /**
+   * docker start: lets a created container's process exec its command by opening the exec
+   * fifo (runtime.md "start"). A container that has exited is created again first, with
+   * the same directory, config and writable layer.
+   */
+  async start(input: string): Promise<ContainerView> {
+    let view = this.find(input);
+    if (view.status === 'running') return view;
+    if (view.status === 'exited') view = await this.#recreate(view);
+    if (view.status !== 'created') throw new FailedPreconditionError(`Container ${view.record.name} is ${view.status}`);
+    const fifo = join(this.dir(view.record.id), 'exec.fifo');
+    // The container process already waits in open(O_WRONLY): this open does not block for long.
+    const fh = await open(fifo, fsConstants.O_RDONLY);
+    try {
+      await fh.read(Buffer.alloc(1), 0, 1, null);
+    } finally {
+      await fh.close();
+    }
+    await unlink(fifo).catch(() => undefined);
+    this.#records.update(view.record.id, { state: 'running', startedAt: new Date().toISOString() });
+    return this.find(view.record.id);
+  }
+
+  /** Creates the process of an exited container again (docker start / restart). */
+  async #recreate(view: ContainerView): Promise<ContainerView> {
+    const { record } = view;
+    const dir = this.dir(record.id);
+    const spec = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as RuntimeSpec;
+    const image = await this.#deps.resolveImage(record.imageId, 'never').catch(() => {
+      throw new NotFoundError(`The image of container ${record.name} (${record.imageId}) is gone`);
+    });
+    const lowers = [...image.layers].reverse().map((l) => this.#deps.layout.layerDiffDir(l.diffId));
+    for (const f of ['exit.json', 'exec.fifo']) await unlink(join(dir, f)).catch(() => undefined);
+    const fifo = join(dir, 'exec.fifo');
+    loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
+    const cgroup = await this.#deps.cgroups.attach(record.id);
+    const plan = buildPlan({
+      spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
+      execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(),
+    });
+    const c = record.config;
+    const created = await startMonitor(this.#programs(), plan, {
+      dir, logPath: this.logPath(record.id), logMaxSize: c.logMaxSize, logMaxFiles: c.logMaxFiles, tty: c.tty, stdin: c.openStdin,
+      exitCommand: c.autoRemove ? [...this.#deps.berthCommand, 'rm', '--force', '--volumes', '--if-exists', record.id] : undefined,
+    });
+    this.#records.update(record.id, {
+      state: 'created', pid: created.pid, pidStart: processStartTime(created.pid) ?? '', monitorPid: created.monitorPid,
+      restartCount: record.restartCount + (record.startedAt === '' ? 0 : 1),
+    });
+    return this.find(record.id);
+  }
+
+  /** Waits until the container has exited; resolves with its view. */
+  async wait(input: string, options: { signal?: AbortSignal } = {}): Promise<ContainerView> {
+    const id = this.find(input).record.id;
+    let delay = 5;
+    for (;;) {
+      const record = this.#records.byId(id);
+      if (record === undefined) throw new NotFoundError(`No such container: ${input}`);
+      const view = this.view(record);
+      if (view.status === 'exited' || view.status === 'dead') {
+        this.#settle(view);
+        return view;
+      }
+      if (view.status === 'created' && record.state === 'creating') throw new FailedPreconditionError(`Container ${record.name} is being created`);
+      options.signal?.throwIfAborted();
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  /** Records an exit seen in exit.json, once. */
+  #settle(view: ContainerView): void {
+    if (view.record.state === 'exited' || view.record.state === 'removing') return;
+    this.#records.update(view.record.id, { state: 'exited', exitCode: view.exitCode, finishedAt: view.finishedAt === '' ? new Date().toISOString() : view.finishedAt });
+  }
+
+  /** docker kill: sends `signal` to the container's first process. */
+  async kill(input: string, signal: string | number = 'SIGKILL'): Promise<void> {
+    const view = this.find(input);
+    if (!view.running) throw new FailedPreconditionError(`Cannot kill container: ${view.record.name} is not running`);
+    const n = typeof signal === 'number' ? signal : parseSignal(signal);
+    signalProcess(view.record, n);
+  }
+
+  /**
+   * docker stop: the stop signal, then SIGKILL after `timeout` seconds (the container's
+   * --stop-timeout, else 10).
+   */
+  async stop(input: string, timeout?: number): Promise<ContainerView> {
+    const view = this.find(input);
+    if (view.status === 'created') {
+      await this.#killCreated(view);
+      return this.wait(view.record.id);
+    }
+    if (!view.running) return view;
+    const seconds = timeout ?? view.record.config.stopTimeout ?? 10;
+    signalProcess(view.record, parseSignal(view.record.config.stopSignal));
+    const deadline = Date.now() + Math.max(0, seconds) * 1000;
+    while (Date.now() < deadline) {
+      const now = this.view(this.#records.byId(view.record.id) ?? view.record);
+      if (!now.running) return this.wait(view.record.id);
+      await sleep(20);
+    }
+    signalProcess(view.record, 9);
+    return this.wait(view.record.id);
+  }
+
+  async #killCreated(view: ContainerView): Promise<void> {
+    signalProcess(view.record, 9);
+    await this.#waitGone(view.record.pid, 5000);
+  }
+
+  /** docker rm: refuses a running container unless `force`, which kills it first. */
+  async remove(input: string, options: { force?: boolean; ifExists?: boolean } = {}): Promise<string> {
+    let view: ContainerView;
+    try {
+      view = this.find(input);
+    } catch (err) {
+      if (options.ifExists === true && err instanceof NotFoundError) return input;
+      throw err;
+    }
+    const { record } = view;
+    if (view.status === 'removing') {
+      if (options.ifExists === true) return record.id;
+      throw new FailedPreconditionError(`Removal of container ${record.name} is already in progress`);
+    }
+    if ((view.running || view.status === 'created') && options.force !== true) {
+      throw new FailedPreconditionError(`You cannot remove a ${view.status} container ${record.id}`, {
+        hint: `Stop the container before removing it, or force the removal with "berth rm -f ${input}"`,
+      });
+    }
+    this.#records.update(record.id, { state: 'removing' });
+    if (sameProcess(record.pid, record.pidStart)) {
+      signalProcess(record, 9);
+      await this.#waitGone(record.pid, 10_000);
+    }
+    // The monitor finishes by itself once the container is gone; give it a moment so it
+    // does not write into a directory being removed.
+    if (record.monitorPid > 0) await this.#waitMonitor(record.monitorPid, 2000);
+    await (await this.#deps.cgroups.attach(record.id)).remove();
+    await rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 });
+    this.#records.delete(record.id);
+    return record.id;
+  }
+
+  async #waitMonitor(pid: number, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+      if (!comm.startsWith('berth-monitor')) return;
+      const stat = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '');
+      if (stat === '' || / [ZX] /.test(stat.slice(stat.lastIndexOf(')')))) return;
+      await sleep(10);
+    }
+  }
+
+  /** docker rename. */
+  rename(input: string, name: string): void {
+    if (!isValidName(name)) throw new InvalidArgumentError(`Invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const view = this.find(input);
+    this.#records.rename(view.record.id, name.replace(/^\//, ''));
+  }
+
+  /** The attach socket of a running or created container, reachable whatever the path length. */
+  attachSocket(view: ContainerView, which: 'attach' | 'ctl' = 'attach'): string {
+    // sun_path holds 108 bytes: go through the monitor's cwd, which is the container's directory.
+    return `/proc/${view.record.monitorPid}/cwd/${which}`;
+  }
+
+  /** Image ids that containers use. */
+  imagesInUse(): Set<string> {
+    return this.#records.imagesInUse();
+  }
+}
+
+function signalProcess(record: ContainerRecord, signal: number): void {
+  if (!sameProcess(record.pid, record.pidStart)) return;
+  try {
+    process.kill(record.pid, signal);
+  } catch (err) {
+    if (errno(err) !== 'ESRCH') throw err;
+  }
+}
+
+function loadText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A file of the image as the merged rootfs would show it: the topmost layer that has it,
+ * unless a layer above whites it out or makes a directory on its path opaque. `lowers`
+ * are the layer directories, topmost first.
+ */
+export async function readImageFile(lowers: readonly string[], path: string): Promise<string | undefined> {
+  const parts = path.split('/').filter((p) => p !== '');
+  for (const lower of lowers) {
+    let hidden = false;
+    // A whiteout of the file or of one of its directories hides it in lower layers.
+    for (let i = 1; i <= parts.length; i++) {
+      const st = await lstat(join(lower, ...parts.slice(0, i))).catch(() => undefined);
+      if (st === undefined) break;
+      if (st.isCharacterDevice() && st.rdev === 0) {
+        hidden = true;
+        break;
+      }
+      if (i === parts.length && st.isFile()) return readFile(join(lower, ...parts), 'utf8');
+    }
+    if (hidden) return undefined;
+    for (let i = 1; i < parts.length; i++) {
+      try {
+        const opaque = loadFsx().lgetxattr(join(lower, ...parts.slice(0, i)), 'trusted.overlay.opaque');
+        if (opaque.toString() === 'y') return undefined;
+      } catch {
+        // no such directory or no xattr
+      }
+    }
+  }
+  return undefined;
+}

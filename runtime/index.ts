@@ -1,0 +1,11 @@
+/** runtime/: the container engine, the OCI config and plan, and berth's native programs. */
+export { hostCgroups, type CgroupProvider } from './cgroups.js';
+export type { ContainerConfig, MountRequest, Ulimit } from './config.js';
+export { processStartTime, type ContainerRecord, type RecordedState } from './containers.js';
+export {
+  ContainerEngine, parseSignal, readImageFile, type ContainerStatus, type ContainerView, type CreateOptions, type EngineDeps, type PullPolicy,
+} from './engine.js';
+export { findNativePrograms, type NativePrograms } from './native.js';
+export { buildPlan, type CgroupView, type PlanInput } from './plan.js';
+export { buildSpec, parseUserSpec, resolveUser, type SpecInput } from './spec.js';
+export { formatEntry, parseLogLine, parseTimeFilter, readLogs, type LogEntry, type ReadLogsOptions } from './logs.js';
