@@ -11,6 +11,7 @@ import { registerPull } from './commands/pull.js';
 import { registerRmi } from './commands/rmi.js';
 import { registerRun } from './commands/run.js';
 import { registerContainer } from './commands/container.js';
+import { registerExec } from './commands/exec.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLogs } from './commands/logs.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerPull(program);
   registerRun(program);
   registerLifecycle(program);
+  registerExec(program);
   registerPs(program);
   registerLogs(program);
   registerInspect(program, false);

@@ -19,12 +19,13 @@ import type { ImageConfig, RuntimeSpec } from '../oci/index.js';
 import type { ContainerConfig, MountRequest, Ulimit } from './config.js';
 import { ContainerRecords, processStartTime, sameProcess, type ContainerRecord } from './containers.js';
 import { hostnameFile, hostResolvConf, hostsFile, resolvConfFrom } from './etc.js';
-import { findNativePrograms, startMonitor, type NativePrograms } from './native.js';
+import { findNativePrograms, runExec, startMonitor, type NativePrograms } from './native.js';
 import { isValidName, randomName } from './names.js';
 import type { CgroupProvider } from './cgroups.js';
-import { buildPlan } from './plan.js';
+import { buildExecPlan, buildPlan } from './plan.js';
 import { parseExitRecord, type ExitRecord } from './protocol.js';
-import { buildSpec, resolveUser, type MountInput } from './spec.js';
+import { buildSpec, maxId, resolveUser, type MountInput } from './spec.js';
+import { allCapabilities } from './defaults.js';
 
 /** What the engine is built from. */
 export interface EngineDeps {
@@ -70,6 +71,30 @@ export interface CreateOptions {
   readonly logMaxFiles?: number | undefined;
   readonly pull?: PullPolicy | undefined;
   readonly hostEnv?: Readonly<Record<string, string | undefined>> | undefined;
+}
+
+/** docker exec options. */
+export interface ExecOptions {
+  readonly command: readonly string[];
+  readonly env?: readonly string[] | undefined;
+  readonly user?: string | undefined;
+  readonly workdir?: string | undefined;
+  readonly tty?: boolean | undefined;
+  readonly interactive?: boolean | undefined;
+  readonly detach?: boolean | undefined;
+  readonly privileged?: boolean | undefined;
+}
+
+/** The container's environment with KEY=VALUE entries replaced or added by key. */
+function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
+  const out = new Map<string, string>();
+  const key = (e: string): string => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  for (const e of base) out.set(key(e), e);
+  for (const e of extra) {
+    if (e.includes('=')) out.set(key(e), e);
+    else if (process.env[e] !== undefined) out.set(e, `${e}=${process.env[e] ?? ''}`);
+  }
+  return [...out.values()];
 }
 
 /** A container's live status, docker's words. */
@@ -498,6 +523,46 @@ export class ContainerEngine {
   attachSocket(view: ContainerView, which: 'attach' | 'ctl' = 'attach'): string {
     // sun_path holds 108 bytes: go through the monitor's cwd, which is the container's directory.
     return `/proc/${view.record.monitorPid}/cwd/${which}`;
+  }
+
+  /**
+   * docker exec: runs a process in a running container, joining its cgroup and
+   * namespaces with its config's identity rules (user, capabilities, no_new_privs) unless
+   * overridden. Resolves with the process's exit status (0 at once with `detach`).
+   */
+  async exec(input: string, options: ExecOptions): Promise<number> {
+    const view = this.find(input);
+    if (!view.running) throw new FailedPreconditionError(`Container ${view.record.id} is not running`);
+    const { record } = view;
+    if (options.command.length === 0) throw new InvalidArgumentError('No command given to exec');
+    const spec = JSON.parse(await readFile(join(this.dir(record.id), 'config.json'), 'utf8')) as RuntimeSpec;
+    const base = spec.process;
+    if (base === undefined) throw new FailedPreconditionError(`Container ${record.name} has no process in its config`);
+    let user = base.user;
+    if (options.user !== undefined && options.user !== '') {
+      // The container's own files, read through its root (a magic link: symlinks resolve inside it).
+      const root = `/proc/${record.pid}/root`;
+      const read = (p: string) => readFile(join(root, p), 'utf8').catch(() => undefined);
+      user = { ...resolveUser(options.user, await read('etc/passwd'), await read('etc/group')) };
+    }
+    if (user.uid > maxId || user.gid > maxId) throw new InvalidArgumentError(`User ids above ${maxId} are not allowed`);
+    const env = mergeEnv(base.env ?? [], options.env ?? []);
+    const caps = options.privileged === true
+      ? { bounding: [...allCapabilities], effective: [...allCapabilities], permitted: [...allCapabilities], inheritable: [], ambient: [] }
+      : base.capabilities;
+    const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.path === undefined || n.path === '').map((n) => n.type);
+    const cgroup = await this.#deps.cgroups.attach(record.id);
+    const plan = buildExecPlan({
+      process: {
+        ...base, user, env, args: [...options.command], cwd: options.workdir ?? base.cwd, terminal: options.tty === true,
+        ...(caps === undefined ? {} : { capabilities: caps }),
+        ...(options.privileged === true ? { noNewPrivileges: base.noNewPrivileges ?? false } : {}),
+      },
+      pid: record.pid, namespaces, cgroupProcs: cgroup.procsFiles(),
+    });
+    // Checked again right before the helper joins: the container may have exited meanwhile.
+    if (!sameProcess(record.pid, record.pidStart)) throw new FailedPreconditionError(`Container ${record.id} is not running`);
+    return runExec(this.#programs(), plan, { stdin: options.interactive === true, detach: options.detach === true });
   }
 
   /** Image ids that containers use. */

@@ -3,7 +3,7 @@ export { hostCgroups, type CgroupProvider } from './cgroups.js';
 export type { ContainerConfig, MountRequest, Ulimit } from './config.js';
 export { processStartTime, type ContainerRecord, type RecordedState } from './containers.js';
 export {
-  ContainerEngine, parseSignal, readImageFile, type ContainerStatus, type ContainerView, type CreateOptions, type EngineDeps, type PullPolicy,
+  ContainerEngine, parseSignal, readImageFile, type ContainerStatus, type ExecOptions, type ContainerView, type CreateOptions, type EngineDeps, type PullPolicy,
 } from './engine.js';
 export { findNativePrograms, type NativePrograms } from './native.js';
 export { buildPlan, type CgroupView, type PlanInput } from './plan.js';

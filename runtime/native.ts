@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContainerCommandError, HelperError, UnsupportedError } from '../common/errors.js';
@@ -61,7 +62,7 @@ function replyError(stage: string, errno: number, message: string): Error {
   const EACCES = 13;
   const ENOEXEC = 8;
   if (stage === 'exec' && (errno === ENOENT || errno === EACCES || errno === ENOEXEC)) {
-    return new ContainerCommandError(`failed to create the container: ${message}`, errno === ENOENT);
+    return new ContainerCommandError(message, errno === ENOENT);
   }
   return new HelperError(`failed to create the container: ${message}`, { stage, errno });
 }
@@ -130,4 +131,78 @@ export async function startMonitor(programs: NativePrograms, plan: Buffer, optio
   const reply = parseReply(text.split('\n')[0] ?? '');
   if (reply.type === 'error') throw replyError(reply.stage, reply.errno, reply.message);
   return { pid: reply.pid, monitorPid };
+}
+
+/** How an exec'd process's stdio is connected. */
+export interface ExecStdio {
+  /** Give it this process's stdin (-i); otherwise /dev/null. */
+  readonly stdin: boolean;
+  /** Run it in the background (-d): no stdio, do not wait. */
+  readonly detach: boolean;
+}
+
+/**
+ * Runs berth-helper in exec mode with `plan`: it joins the container and stays the parent
+ * of the new process, with this process's stdio (or a pty it relays). Resolves with the
+ * process's exit status (0 at once with `detach`).
+ */
+export async function runExec(programs: NativePrograms, plan: Buffer, stdio: ExecStdio): Promise<number> {
+  const child = spawn(programs.helper, [], {
+    detached: stdio.detach,
+    stdio: [stdio.stdin && !stdio.detach ? 'inherit' : 'ignore', stdio.detach ? 'ignore' : 'inherit', stdio.detach ? 'ignore' : 'inherit', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', [planFdEnv]: '3', [replyFdEnv]: '4' },
+  });
+  const planPipe = child.stdio[3] as NodeJS.WritableStream | null;
+  const replyPipe = child.stdio[4] as (NodeJS.ReadableStream & { destroy(): void }) | null;
+  if (planPipe === null || replyPipe === null) throw new HelperError('Cannot talk to berth-helper: its pipes are missing');
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', (err) => reject(new HelperError(`Cannot run berth-helper (${programs.helper}): ${err.message}`, { cause: err })));
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : signalNumber(signal))));
+  });
+  const reply = new Promise<string>((resolve) => {
+    const chunks: Buffer[] = [];
+    const done = (): void => {
+      replyPipe.removeAllListeners('data');
+      replyPipe.destroy();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    replyPipe.on('data', (c: Buffer) => {
+      chunks.push(c);
+      if (c.includes(10)) done();
+    });
+    replyPipe.once('end', done);
+    replyPipe.once('error', done);
+  });
+  planPipe.on('error', () => undefined);
+  planPipe.end(plan);
+  // While the helper runs, signals for it reach it directly (same process group); berth
+  // must not die of them first.
+  const ignore = (): void => undefined;
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
+  try {
+    const text = (await reply).trim();
+    if (text === '') {
+      const code = await exited;
+      throw new HelperError(`berth-helper exited (${code}) without starting the process`);
+    }
+    const r = parseReply(text.split('\n')[0] ?? '');
+    if (r.type === 'error') {
+      await exited.catch(() => undefined);
+      throw replyError(r.stage, r.errno, r.message.replace(/^/, ''));
+    }
+    if (stdio.detach) {
+      child.unref();
+      return 0;
+    }
+    return await exited;
+  } finally {
+    process.off('SIGINT', ignore);
+    process.off('SIGTERM', ignore);
+  }
+}
+
+function signalNumber(name: NodeJS.Signals): number {
+  const n = (osConstants.signals as Record<string, number | undefined>)[name];
+  return n ?? 0;
 }

@@ -207,3 +207,54 @@ function addCgroupMounts(plan: PlanWriter, dest: string, options: readonly strin
     plan.record('mount', u64(MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC), Buffer.from(['', dest, 'tmpfs', ''].join('\0')));
   }
 }
+
+/** /proc/<pid>/ns/ names by OCI namespace type. */
+const procNsNames: Readonly<Record<string, string>> = {
+  pid: 'pid', network: 'net', mount: 'mnt', ipc: 'ipc', uts: 'uts', cgroup: 'cgroup', time: 'time',
+};
+
+/** What an exec needs: the process to run and the container it joins. */
+export interface ExecPlanInput {
+  readonly process: NonNullable<RuntimeSpec['process']>;
+  /** The container's first process, whose namespaces are joined. */
+  readonly pid: number;
+  /** The namespace types the container has of its own (its config's linux.namespaces). */
+  readonly namespaces: readonly string[];
+  readonly cgroupProcs: readonly string[];
+}
+
+/**
+ * The plan of `exec`: join the container's cgroup and namespaces (the mount namespace last,
+ * which also puts the process in the container's root), take the process's identity, and
+ * wait for it (the helper stays its parent and reports its status).
+ */
+export function buildExecPlan(input: ExecPlanInput): Buffer {
+  const plan = new PlanWriter();
+  for (const path of input.cgroupProcs) plan.strings('cgroupProcs', path);
+  for (const type of input.namespaces) {
+    const name = procNsNames[type];
+    const flag = namespaceFlags[type as keyof typeof namespaceFlags];
+    if (name === undefined || flag === undefined) throw new InvalidArgumentError(`Cannot join a "${type}" namespace`);
+    plan.record('nsJoin', u32(flag), Buffer.from(`/proc/${input.pid}/ns/${name}`));
+  }
+  const proc = input.process;
+  for (const r of proc.rlimits ?? []) {
+    const n = rlimitNumbers[r.type];
+    if (n === undefined) throw new InvalidArgumentError(`Unknown rlimit "${r.type}"`);
+    plan.record('rlimit', u32(n), u64(r.soft), u64(r.hard));
+  }
+  const { uid, gid, additionalGids } = proc.user;
+  plan.record('user', u32(uid), u32(gid), ...(additionalGids ?? []).map((g) => u32(g)));
+  const caps = proc.capabilities ?? {};
+  plan.record('caps', u64(capMask(caps.bounding)), u64(capMask(caps.effective)), u64(capMask(caps.permitted)),
+    u64(capMask(caps.inheritable)), u64(capMask(caps.ambient)));
+  if (proc.noNewPrivileges === true) plan.record('noNewPrivs');
+  if (proc.terminal === true) plan.record('tty');
+  plan.strings('cwd', proc.cwd);
+  for (const e of proc.env ?? []) plan.strings('env', e);
+  const args = proc.args ?? [];
+  if (args.length === 0) throw new InvalidArgumentError('No command given to exec');
+  for (const a of args) plan.strings('arg', a);
+  plan.record('execWait');
+  return plan.finish();
+}

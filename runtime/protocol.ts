@@ -44,6 +44,7 @@ export const PlanTag = {
   domainname: 25,
   umask: 26,
   init: 27,
+  execWait: 28,
 } as const;
 export type PlanTagName = keyof typeof PlanTag;
 

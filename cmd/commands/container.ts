@@ -1,5 +1,6 @@
 /** `berth container …`: the container commands under one group, as docker has them. */
 import type { Command } from 'commander';
+import { registerExec } from './exec.js';
 import { registerInspect } from './inspect.js';
 import { registerLifecycle } from './lifecycle.js';
 import { registerLogs } from './logs.js';
@@ -10,6 +11,7 @@ export function registerContainer(program: Command): void {
   const container = program.command('container').description('Manage containers').enablePositionalOptions();
   registerRun(container);
   registerLifecycle(container);
+  registerExec(container);
   registerPs(container, 'ls');
   registerPs(container, 'list');
   registerLogs(container);

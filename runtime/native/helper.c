@@ -9,6 +9,7 @@
  * (CVE-2019-5736), is not dumpable while it holds host resources, and the container gets
  * only fds 0-2 at exec. */
 #define _GNU_SOURCE
+#include "exec.h"
 #include "mount.h"
 #include "plan.h"
 #include "proto.h"
@@ -76,16 +77,36 @@ static int join_cgroups(const struct plan *plan, struct berth_error **err) {
   return 0;
 }
 
+/* Opens every namespace first and joins them after: once the mount namespace is joined,
+ * the other paths (under the host's /proc) would resolve in the container's. The mount
+ * namespace goes last for the same reason; setns(2) into it also sets root and cwd. */
 static int join_namespaces(const struct plan *plan, struct berth_error **err) {
-  for (size_t i = 0; i < plan->nrecords; i++) {
+  int fds[16];
+  int types[16];
+  size_t n = 0;
+  int rc = 0;
+  for (size_t i = 0; i < plan->nrecords && rc == 0; i++) {
     if (plan->records[i].tag != PLAN_NS_JOIN) continue;
-    int type = (int)rec_u32(&plan->records[i], 0);
+    if (n == 16) {
+      rc = berth_fail(err, E2BIG, "namespaces", "too many namespaces to join");
+      break;
+    }
     cleanup_free char *path = rec_str(&plan->records[i], 4);
-    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return berth_fail(err, errno, "namespaces", "open `%s`", path);
-    if (setns(fd, type) < 0) return berth_fail(err, errno, "namespaces", "setns `%s`", path);
+    types[n] = (int)rec_u32(&plan->records[i], 0);
+    fds[n] = open(path, O_RDONLY | O_CLOEXEC);
+    if (fds[n] < 0) {
+      rc = berth_fail(err, errno, "namespaces", "open `%s`", path);
+      break;
+    }
+    n++;
   }
-  return 0;
+  for (int pass = 0; pass < 2 && rc == 0; pass++)
+    for (size_t i = 0; i < n && rc == 0; i++)
+      if ((types[i] == CLONE_NEWNS) == (pass == 1) && setns(fds[i], types[i]) < 0)
+        rc = berth_fail(err, errno, "namespaces", "setns 0x%x", types[i]);
+  for (size_t i = 0; i < n; i++)
+    close(fds[i]);
+  return rc;
 }
 
 /* A new network namespace starts with lo down; containers expect it up (docker's
@@ -233,7 +254,7 @@ static char **collect(const struct plan *plan, uint16_t tag) {
 
 /* The container's first process: never returns. Reports an error on reply_fd before it is
  * ready; after that, on its stderr (the container's log) with exit status 126 or 127. */
-static void container_main(const struct plan *plan, int ready_fd, int reply_fd) {
+static void container_main(const struct plan *plan, int ready_fd, int reply_fd, int console_fd) {
   cleanup_error struct berth_error *err = NULL;
   char **argv = collect(plan, PLAN_ARG);
   char **envp = collect(plan, PLAN_ENV);
@@ -247,10 +268,6 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd) 
     berth_fail(&err, errno, "tty", "setsid");
     goto fail;
   }
-  if (plan_find(plan, PLAN_TTY) != NULL && ioctl(0, TIOCSCTTY, 0) < 0) {
-    berth_fail(&err, errno, "tty", "make the pty the controlling terminal");
-    goto fail;
-  }
   const struct plan_record *fiforec = plan_find(plan, PLAN_EXEC_FIFO);
   if (fiforec != NULL) {
     cleanup_free char *path = rec_str(fiforec, 0);
@@ -260,17 +277,24 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd) 
       goto fail;
     }
   }
-  int rootfd = setup_rootfs(plan, &err);
-  if (rootfd < 0) goto fail;
   const struct plan_record *cwdrec = plan_find(plan, PLAN_CWD);
   cleanup_free char *cwd = cwdrec ? rec_str(cwdrec, 0) : strdup("/");
-  /* docker creates a missing working directory (moby daemon/create.go). */
-  int cwdfd = mkdir_in_root(rootfd, cwd, false, &err);
-  if (cwdfd < 0) goto fail;
-  close(cwdfd);
-  if (pivot_into(rootfd, &err) < 0) goto fail;
-  close(rootfd);
-  if (finish_rootfs(plan, &err) < 0) goto fail;
+  if (plan_find(plan, PLAN_ROOTFS) != NULL) {
+    int rootfd = setup_rootfs(plan, &err);
+    if (rootfd < 0) goto fail;
+    /* docker creates a missing working directory (moby daemon/create.go). */
+    int cwdfd = mkdir_in_root(rootfd, cwd, false, &err);
+    if (cwdfd < 0) goto fail;
+    close(cwdfd);
+    if (pivot_into(rootfd, &err) < 0) goto fail;
+    close(rootfd);
+    if (finish_rootfs(plan, &err) < 0) goto fail;
+  }
+  /* The pty comes from the container's own devpts, as runc's console socket does it, so
+   * that the container sees it as /dev/pts/0 and /dev/console; the master goes back to
+   * the monitor (or, for exec, the helper) over console_fd. */
+  if (plan_find(plan, PLAN_TTY) != NULL && setup_console(console_fd, plan_find(plan, PLAN_ROOTFS) != NULL, &err) < 0)
+    goto fail;
   const struct plan_record *r;
   if ((r = plan_find(plan, PLAN_HOSTNAME)) != NULL) {
     cleanup_free char *h = rec_str(r, 0);
@@ -384,6 +408,17 @@ int main(int argc, char **argv) {
     goto fail;
   }
   if (ns != NULL && (rec_u32(ns, 0) & CLONE_NEWNET) && loopback_up(&err) < 0) goto fail;
+  bool exec_wait = plan_find(&plan, PLAN_EXEC_WAIT) != NULL;
+  /* Where the container's pty master is sent: the monitor's socket, or for exec our own. */
+  int console[2] = {-1, env_fd(BERTH_ENV_CONSOLE_FD)};
+  if (exec_wait && plan_find(&plan, PLAN_TTY) != NULL) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) < 0) {
+      berth_fail(&err, errno, "tty", "socketpair");
+      goto fail;
+    }
+  } else if (console[1] >= 0) {
+    fcntl(console[1], F_SETFD, FD_CLOEXEC);
+  }
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) < 0) {
     berth_fail(&err, errno, "helper", "pipe");
@@ -397,9 +432,15 @@ int main(int argc, char **argv) {
   if (pid == 0) {
     close(ready[0]);
     signal(SIGPIPE, SIG_DFL);
-    container_main(&plan, ready[1], reply_fd);
+    if (console[0] >= 0) close(console[0]);
+    container_main(&plan, ready[1], reply_fd, console[1]);
   }
   close(ready[1]);
+  int tty_master = -1;
+  if (exec_wait && console[0] >= 0) {
+    close(console[1]);
+    console[1] = -1;
+  }
   char byte = 0;
   ssize_t n;
   do
@@ -412,6 +453,16 @@ int main(int argc, char **argv) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : BERTH_HELPER_FAILED;
   }
   if (reply_fd >= 0) dprintf(reply_fd, "{\"type\":\"created\",\"pid\":%d}\n", pid);
+  if (exec_wait) {
+    if (console[0] >= 0 && (tty_master = recv_fd(console[0])) < 0) {
+      berth_fail(&err, errno, "tty", "receive the pty from the container");
+      report_error(reply_fd, err);
+      kill(pid, SIGKILL);
+      return BERTH_HELPER_FAILED;
+    }
+    if (reply_fd >= 0) close(reply_fd);
+    return exec_session(pid, tty_master);
+  }
   return 0;
 fail:
   report_error(reply_fd, err);

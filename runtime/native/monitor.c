@@ -197,13 +197,11 @@ int main(int argc, char **argv) {
   /* The container's stdio: the monitor keeps one end of each. */
   int child_in = -1, child_out = -1, child_err = -1;
   int in_w = -1, out_r = -1, err_r = -1, master = -1;
+  int console[2] = {-1, -1};
   if (opts.tty) {
-    master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    char name[128];
-    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
-      die("allocate a pty");
-    child_in = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (child_in < 0) die(name);
+    /* The container opens its pty in its own devpts and sends the master here. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) < 0) die("socketpair");
+    if ((child_in = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) die("/dev/null");
     child_out = child_err = child_in;
   } else {
     int p[2];
@@ -242,6 +240,11 @@ int main(int argc, char **argv) {
     sigprocmask(SIG_UNBLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_DFL);
     if (dup2(child_in, 0) < 0 || dup2(child_out, 1) < 0 || dup2(child_err, 2) < 0) _exit(BERTH_HELPER_FAILED);
+    if (console[1] >= 0) {
+      char cv[16];
+      snprintf(cv, sizeof(cv), "%d", fcntl(console[1], F_DUPFD, 3));
+      setenv(BERTH_ENV_CONSOLE_FD, cv, 1);
+    }
     int keep_plan = fcntl(plan_fd, F_DUPFD, 3);
     int keep_reply = fcntl(rp[1], F_DUPFD, 3);
     char pv[16], rv[16];
@@ -262,6 +265,7 @@ int main(int argc, char **argv) {
     close(child_out);
     close(child_err);
   }
+  if (console[1] >= 0) close(console[1]);
   /* The helper's reply: one line. */
   char reply[2048];
   size_t rlen = 0;
@@ -289,6 +293,11 @@ int main(int argc, char **argv) {
     write_all(reply_fd, reply, rlen);
     close(reply_fd);
   }
+  if (container > 0 && opts.tty && (master = recv_fd(console[0])) < 0) {
+    dprintf(2, "berth-monitor: receive the pty from the container: %s\n", strerror(errno));
+    kill(container, SIGKILL);
+  }
+  if (console[0] >= 0) close(console[0]);
   if (container <= 0) {
     unlink("attach");
     unlink("ctl");

@@ -18,6 +18,8 @@
 /* Environment variables holding inherited fd numbers. */
 #define BERTH_ENV_PLAN_FD "_BERTH_PLAN_FD"
 #define BERTH_ENV_REPLY_FD "_BERTH_REPLY_FD"
+/* With PLAN_TTY: a unix socket the container's pty master is sent over (SCM_RIGHTS). */
+#define BERTH_ENV_CONSOLE_FD "_BERTH_CONSOLE_FD"
 
 enum plan_tag {
   PLAN_END = 0,
@@ -48,7 +50,9 @@ enum plan_tag {
   PLAN_DOMAINNAME = 25,    /* string */
   PLAN_UMASK = 26,         /* u32 */
   PLAN_INIT = 27,          /* empty: fork the command under a reaping init that forwards signals */
-  PLAN_TAG_MAX = 28,
+  PLAN_EXEC_WAIT =
+      28, /* empty: exec into a running container: wait for the process, relay its tty, exit with its status */
+  PLAN_TAG_MAX = 29,
 };
 
 /* Exit codes of the helper itself: 0 when the container was created. */

@@ -39,6 +39,9 @@ int read_all(int fd, size_t max, uint8_t **out, size_t *out_len);
 void json_escape(char *buf, size_t cap, size_t *len, const char *s, size_t slen);
 /* Writes one JSON line {"type":"error","stage":..,"errno":..,"message":..} to fd. */
 void report_error(int fd, const struct berth_error *err);
+/* Sends fd over a unix socket (SCM_RIGHTS); receives one (-1 with errno on failure). */
+int send_fd(int sock, int fd);
+int recv_fd(int sock);
 /* Reads an fd number from the environment variable name; -1 when unset or invalid. */
 int env_fd(const char *name);
 

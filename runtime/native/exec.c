@@ -1,0 +1,126 @@
+/* See exec.h. */
+#define _GNU_SOURCE
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+int setup_console(int console_fd, int mount_console, struct berth_error **err) {
+  if (console_fd < 0) return berth_fail(err, EINVAL, "tty", "a terminal was asked for but there is no console socket");
+  cleanup_close int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  char name[128];
+  if (master < 0) return berth_fail(err, errno, "tty", "open `/dev/ptmx` in the container");
+  if (unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
+    return berth_fail(err, errno, "tty", "unlock the pty");
+  cleanup_close int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) return berth_fail(err, errno, "tty", "open `%s`", name);
+  if (mount_console) {
+    /* runc's /dev/console: the pty slave bind-mounted over an empty file. */
+    int f = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (f >= 0) close(f);
+    if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
+      return berth_fail(err, errno, "tty", "bind `%s` to /dev/console", name);
+  }
+  if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
+    return berth_fail(err, errno, "tty", "dup2 the pty");
+  if (ioctl(0, TIOCSCTTY, 0) < 0) return berth_fail(err, errno, "tty", "make the pty the controlling terminal");
+  if (send_fd(console_fd, master) < 0) return berth_fail(err, errno, "tty", "send the pty master");
+  close(console_fd);
+  return 0;
+}
+
+static int status_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int exec_session(pid_t pid, int master) {
+  sigset_t mask;
+  sigemptyset(&mask);
+  int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
+  for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+    sigaddset(&mask, forwarded[i]);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  struct winsize ws0;
+  if (master >= 0 && ioctl(0, TIOCGWINSZ, &ws0) == 0) ioctl(master, TIOCSWINSZ, &ws0);
+  struct termios saved;
+  bool raw = false;
+  if (master >= 0 && isatty(0) && tcgetattr(0, &saved) == 0) {
+    struct termios t = saved;
+    cfmakeraw(&t);
+    raw = tcsetattr(0, TCSANOW, &t) == 0;
+  }
+  bool in_open = master >= 0;
+  bool exited = false;
+  int status = 0;
+  /* It may have exited before SIGCHLD was blocked: that signal is gone, so look once. */
+  if (waitpid(pid, &status, WNOHANG) == pid) exited = true;
+  char buf[16384];
+  while (!exited || master >= 0) {
+    struct pollfd fds[3] = {
+        {.fd = sfd, .events = POLLIN},
+        {.fd = master, .events = POLLIN},
+        {.fd = in_open ? 0 : -1, .events = POLLIN},
+    };
+    int rc = poll(fds, 3, exited ? 100 : -1);
+    if (rc < 0 && errno != EINTR) break;
+    if (rc == 0 && exited) break; /* output drained, or held by a process left behind */
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == SIGCHLD) {
+          int st;
+          if (waitpid(pid, &st, WNOHANG) == pid) {
+            exited = true;
+            status = st;
+          }
+        } else if (si.ssi_signo == SIGWINCH) {
+          struct winsize ws;
+          if (master >= 0 && ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+        } else {
+          kill(pid, (int)si.ssi_signo);
+        }
+      }
+    }
+    if (master >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = read(master, buf, sizeof(buf));
+      if (n > 0) {
+        write_all(1, buf, (size_t)n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        close(master); /* EIO: every slave is closed */
+        master = -1;
+      }
+    }
+    if (in_open && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = read(0, buf, sizeof(buf));
+      if (n > 0 && master >= 0) {
+        write_all(master, buf, (size_t)n);
+      } else if (n <= 0 && !(n < 0 && errno == EINTR)) {
+        in_open = false;
+        /* End of input: send the terminal's EOF character, as a shell on a pty expects. */
+        if (master >= 0) write_all(master, "\x04", 1);
+      }
+    }
+  }
+  if (!exited) {
+    int st;
+    if (waitpid(pid, &st, 0) == pid) status = st;
+  }
+  if (raw) tcsetattr(0, TCSANOW, &saved);
+  return status_code(status);
+}
