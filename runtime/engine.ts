@@ -311,7 +311,7 @@ export class ContainerEngine {
       cgroup = await this.#deps.cgroups.create(id);
       const plan = buildPlan({
         spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
-        execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(),
+        execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(), init: config.init,
       });
       const created = await startMonitor(this.#programs(), plan, {
         dir, logPath: this.logPath(id), logMaxSize: config.logMaxSize, logMaxFiles: config.logMaxFiles,
@@ -393,7 +393,7 @@ export class ContainerEngine {
     const cgroup = await this.#deps.cgroups.attach(record.id);
     const plan = buildPlan({
       spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
-      execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(),
+      execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(), init: record.config.init,
     });
     const c = record.config;
     const created = await startMonitor(this.#programs(), plan, {

@@ -90,6 +90,8 @@ export interface PlanInput {
   /** cgroup.procs files to join. */
   readonly cgroupProcs: readonly string[];
   readonly cgroups: CgroupView;
+  /** --init: a reaping, signal-forwarding PID 1 above the command. */
+  readonly init?: boolean | undefined;
 }
 
 const S_IFIFO = 0o010000;
@@ -181,6 +183,7 @@ export function buildPlan(input: PlanInput): Buffer {
   if (args.length === 0) throw new InvalidArgumentError('The container config has no command (process.args is empty)');
   for (const a of args) plan.strings('arg', a);
   if (input.execFifo !== undefined) plan.strings('execFifo', input.execFifo);
+  if (input.init === true) plan.record('init');
   return plan.finish();
 }
 

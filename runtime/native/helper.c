@@ -202,6 +202,43 @@ static int exec_fail(struct berth_error **err, int errnum, const char *fmt, cons
   return -1;
 }
 
+/* --init: this process stays PID 1, reaps every orphan and forwards signals to the command,
+ * which it forks in its own process group (the terminal's foreground group with a tty);
+ * it exits with the command's status. Only the child returns, to exec the command. */
+static void run_init(bool tty) {
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t child = fork();
+  if (child < 0) {
+    dprintf(2, "berth: init: fork: %s\n", strerror(errno));
+    _exit(BERTH_HELPER_FAILED);
+  }
+  if (child == 0) {
+    setpgid(0, 0);
+    if (tty) {
+      signal(SIGTTOU, SIG_IGN);
+      tcsetpgrp(0, getpid());
+      signal(SIGTTOU, SIG_DFL);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return;
+  }
+  setpgid(child, child);
+  for (;;) {
+    siginfo_t si;
+    if (sigwaitinfo(&all, &si) < 0) continue;
+    if (si.si_signo == SIGCHLD) {
+      int status;
+      pid_t w;
+      while ((w = waitpid(-1, &status, WNOHANG)) > 0)
+        if (w == child) _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    } else if (si.si_signo != SIGTTIN && si.si_signo != SIGTTOU) {
+      kill(child, si.si_signo);
+    }
+  }
+}
+
 /* PATH lookup the way execvp does it, with the container's PATH, done before the
  * container is started so that "not found" (127) and "not executable" (126) are reported
  * by create, as docker and runc report them. */
@@ -367,6 +404,7 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd, 
     berth_fail(&err, errno, "no-new-privileges", "PR_SET_NO_NEW_PRIVS");
     goto fail;
   }
+  if (plan_find(plan, PLAN_INIT) != NULL) run_init(plan_find(plan, PLAN_TTY) != NULL);
   execve(command, argv, envp);
   berth_fail(&err, errno, "exec", "exec: \"%s\"", argv[0]);
 fail:
