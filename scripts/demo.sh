@@ -59,3 +59,13 @@ echo "== berth images"
 berth images
 echo "== berth image inspect busybox (GraphDriver)"
 berth image inspect busybox | grep -A4 '"GraphDriver"'
+echo "== berth run --rm busybox: a container from the pulled image"
+berth run --rm --name berth-demo busybox sh -c 'echo "hello from $(hostname), PID $$ in its own namespaces"; id; ls /'
+echo "== berth run -d, exec, logs, stop, rm"
+id=$(berth run -d busybox sh -c 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 1; done')
+berth exec "$id" sh -c 'echo "exec joined $(hostname)"; ps'
+sleep 1
+berth logs --tail 2 "$id"
+berth stop -t 2 "$id" >/dev/null
+berth ps -a --filter "id=$id"
+berth rm "$id" >/dev/null
