@@ -14,7 +14,7 @@ import {
 } from '../image/index.js';
 import { NotFoundError } from '../common/errors.js';
 import { SchemaValidator, type ImageConfig } from '../oci/index.js';
-import { ContainerEngine, hostCgroups, type PullPolicy } from '../runtime/index.js';
+import { ContainerEngine, ContainerRecords, hostCgroups, type PullPolicy } from '../runtime/index.js';
 
 /** Global options every command sees. */
 export interface GlobalOptions {
@@ -66,7 +66,8 @@ export class CommandContext {
 
   /** Local image operations. */
   images(): ImageService {
-    return new ImageService(this.records(), this.store());
+    // Containers keep their images (and so their layers) from rmi and prune.
+    return new ImageService(this.records(), this.store(), () => new ContainerRecords(this.db()).imagesInUse());
   }
 
   /** Registry credentials: berth's auth file, falling back to docker's config.json. */

@@ -12,6 +12,7 @@ import { registerRmi } from './commands/rmi.js';
 import { registerRun } from './commands/run.js';
 import { registerContainer } from './commands/container.js';
 import { registerExec } from './commands/exec.js';
+import { registerVolume } from './commands/volume.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLogs } from './commands/logs.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerLogs(program);
   registerInspect(program, false);
   registerContainer(program);
+  registerVolume(program);
   registerImages(program);
   registerRmi(program);
   registerTag(program);

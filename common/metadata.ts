@@ -90,6 +90,16 @@ const migrations: readonly string[] = [
   );
   CREATE INDEX containers_image ON containers (image_id);
   `,
+  `
+  -- Named and anonymous volumes (docker's local driver): data in <root>/volumes/<name>/_data.
+  -- anonymous volumes come from an image's VOLUME and go with rm -v or --rm.
+  CREATE TABLE volumes (
+    name      TEXT PRIMARY KEY,
+    created   TEXT NOT NULL,
+    labels    TEXT NOT NULL DEFAULT '{}',
+    anonymous INTEGER NOT NULL DEFAULT 0
+  );
+  `,
 ];
 
 /** An open metadata database. Close it when the command ends. */

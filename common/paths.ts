@@ -10,6 +10,7 @@
  *   tmp/<pid>-<random>[...]    staging for blobs and layers; renamed into place when
  *                              complete, removed by the next command once <pid> is gone
  *   config.json                berth's own configuration (insecure registries, limits)
+ *   volumes/<name>/_data/      a volume's data (docker's local driver layout)
  *   containers/<id>/           one container: config.json (OCI), rootfs/ (mount point),
  *                              upper/ and work/ (its overlay layer), <id>-json.log, hosts,
  *                              hostname, resolv.conf, and the monitor's exit.json, attach
@@ -82,6 +83,17 @@ export class StateLayout {
   containerDir(id: string): string {
     if (!/^[0-9a-f]{64}$/.test(id)) throw new RangeError(`Not a container id: ${id}`);
     return join(this.root, 'containers', id);
+  }
+
+  /** All volumes. */
+  volumesDir(): string {
+    return join(this.root, 'volumes');
+  }
+
+  /** A volume's directory; its data is in `_data` below it, as docker's local driver keeps it. */
+  volumeDir(name: string): string {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new RangeError(`Not a volume name: ${name}`);
+    return join(this.root, 'volumes', name);
   }
 
   /** Staging directory; same filesystem as blobs and layers so renames are atomic. */

@@ -23,10 +23,16 @@ export interface PruneResult extends GarbageResult {
 export class ImageService {
   readonly #records: ImageRecords;
   readonly #store: ContentStore;
+  readonly #inUse: () => ReadonlyMap<string, string>;
 
-  constructor(records: ImageRecords, store: ContentStore) {
+  /**
+   * `inUse` gives, for each image id that containers use, one such container's id: those
+   * images are neither removed nor pruned (their layers are the containers' lowers).
+   */
+  constructor(records: ImageRecords, store: ContentStore, inUse: () => ReadonlyMap<string, string> = () => new Map()) {
     this.#records = records;
     this.#store = store;
+    this.#inUse = inUse;
   }
 
   /** Every image, newest first. */
@@ -93,6 +99,16 @@ export class ImageService {
   async remove(input: string, options: { force: boolean }): Promise<RemoveEvent[]> {
     const { image, byName } = this.#lookup(input);
     const events: RemoveEvent[] = [];
+    const user = this.#inUse().get(image.id);
+    // docker: the last name of an image a container uses, or the image by ID, only with -f,
+    // and then only its names go: the image stays for the container.
+    const lastName = image.tags.length <= 1;
+    if (user !== undefined && !options.force && (!byName || lastName)) {
+      throw new FailedPreconditionError(
+        `conflict: unable to remove ${byName ? 'repository reference' : 'image'} "${input}" (must be forced) - container ${user.slice(0, 12)} is using its referenced image ${image.id.slice(7, 19)}`,
+        { hint: `Remove the container first ("berth rm ${user.slice(0, 12)}"), or untag with "berth rmi -f ${input}"` },
+      );
+    }
     if (byName) {
       const ref = parseReference(input);
       const name = ref.digest !== undefined ? `${repositoryName(ref)}@${ref.digest}` : referenceString(ref);
@@ -110,6 +126,13 @@ export class ImageService {
     }
     const current = this.#records.byId(image.id);
     if (current === undefined) return events;
+    if (user !== undefined) {
+      for (const name of current.tags) {
+        this.#records.untag(name);
+        events.push({ untagged: familiarString(parseReference(name)) });
+      }
+      return events;
+    }
     for (const name of [...current.tags, ...current.repoDigests]) events.push({ untagged: familiarString(parseReference(name)) });
     this.#records.delete(image.id);
     events.push({ deleted: image.id });
@@ -119,7 +142,8 @@ export class ImageService {
 
   /** Removes dangling images (no tags), or every image with `all`, then unreferenced content. */
   async prune(options: { all: boolean }): Promise<PruneResult> {
-    const doomed = this.#records.list().filter((i) => options.all || i.tags.length === 0);
+    const used = this.#inUse();
+    const doomed = this.#records.list().filter((i) => (options.all || i.tags.length === 0) && !used.has(i.id));
     const events: RemoveEvent[] = [];
     for (const image of doomed) {
       for (const name of [...image.tags, ...image.repoDigests]) events.push({ untagged: familiarString(parseReference(name)) });

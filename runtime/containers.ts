@@ -129,6 +129,11 @@ export class ContainerRecords {
     this.#db.run(`UPDATE containers SET ${sets} WHERE id = ?`, ...values, id);
   }
 
+  /** Replaces the recorded config (create fills in the names of the volumes it made). */
+  updateConfig(id: string, config: ContainerConfig): void {
+    this.#db.run('UPDATE containers SET config = ? WHERE id = ?', JSON.stringify(config), id);
+  }
+
   rename(id: string, name: string): void {
     this.#db.transaction(() => {
       const holder = this.#db.get('SELECT id FROM containers WHERE name = ? AND id <> ?', name, id);
@@ -145,9 +150,9 @@ export class ContainerRecords {
     this.#db.run('DELETE FROM containers WHERE id = ?', id);
   }
 
-  /** Image ids that containers use (their layers must stay). */
-  imagesInUse(): Set<string> {
-    return new Set(this.#db.all('SELECT DISTINCT image_id FROM containers').map((r) => text(r, 'image_id')));
+  /** Image ids that containers use (their layers must stay), each with one container's id. */
+  imagesInUse(): Map<string, string> {
+    return new Map(this.#db.all('SELECT image_id, MIN(id) AS id FROM containers GROUP BY image_id').map((r) => [text(r, 'image_id'), text(r, 'id')]));
   }
 }
 

@@ -25,6 +25,7 @@ import type { CgroupProvider } from './cgroups.js';
 import { buildExecPlan, buildPlan } from './plan.js';
 import { parseExitRecord, type ExitRecord } from './protocol.js';
 import { buildSpec, maxId, resolveUser, type MountInput } from './spec.js';
+import { VolumeStore } from './volumes.js';
 import { allCapabilities } from './defaults.js';
 
 /** What the engine is built from. */
@@ -151,12 +152,25 @@ function errno(err: unknown): string | undefined {
 export class ContainerEngine {
   readonly #deps: EngineDeps;
   readonly #records: ContainerRecords;
+  readonly volumes: VolumeStore;
   #native: NativePrograms | undefined;
 
   constructor(deps: EngineDeps) {
     this.#deps = deps;
     this.#records = new ContainerRecords(deps.db);
+    this.volumes = new VolumeStore(deps.db, deps.layout);
     this.#native = deps.native;
+  }
+
+  /** Names of the containers that mount each volume. */
+  volumeUsers(): Map<string, string[]> {
+    const users = new Map<string, string[]>();
+    for (const r of this.#records.list()) {
+      for (const m of r.config.mounts) {
+        if (m.type === 'volume') users.set(m.name, [...(users.get(m.name) ?? []), r.name]);
+      }
+    }
+    return users;
   }
 
   get records(): ContainerRecords {
@@ -239,7 +253,7 @@ export class ContainerEngine {
     const argv = [...entrypoint, ...effectiveCmd];
     if (argv.length === 0) throw new InvalidArgumentError('No command specified', { hint: 'Give a command after the image name, or use an image with a CMD or ENTRYPOINT' });
 
-    const config: ContainerConfig = {
+    let config: ContainerConfig = {
       hostname, domainname: '', user: options.user ?? exec.User ?? '', env: [...(options.env ?? [])], cmd: effectiveCmd,
       entrypoint: entrypoint.length > 0 ? entrypoint : null, workingDir: options.workdir ?? exec.WorkingDir ?? '',
       labels: { ...(exec.Labels ?? {}), ...(options.labels ?? {}) }, tty: options.tty === true, openStdin: options.interactive === true,
@@ -292,11 +306,26 @@ export class ContainerEngine {
         { type: 'bind', source: join(dir, 'hostname'), destination: '/etc/hostname' },
         { type: 'bind', source: join(dir, 'hosts'), destination: '/etc/hosts' },
       ];
-      for (const m of config.mounts) {
-        if (m.type === 'bind') mounts.push({ type: 'bind', source: m.source, destination: m.destination, readOnly: m.readOnly });
-        else if (m.type === 'tmpfs') mounts.push({ type: 'tmpfs', destination: m.destination, options: m.options });
-        else throw new InvalidArgumentError(`Named volumes are not supported yet (${m.name})`);
+      // The image's VOLUMEs that no mount covers get anonymous volumes, as docker gives them.
+      const covered = new Set(config.mounts.map((m) => m.destination));
+      const requests: MountRequest[] = [
+        ...config.mounts,
+        ...Object.keys(exec.Volumes ?? {}).filter((d) => !covered.has(d)).map((d): MountRequest => ({ type: 'volume', name: '', destination: d, readOnly: false })),
+      ];
+      const resolved: MountRequest[] = [];
+      for (const m of requests) {
+        if (m.type === 'volume') {
+          const volume = await this.volumes.create({ name: m.name === '' ? undefined : m.name, anonymous: m.name === '' });
+          resolved.push({ ...m, name: volume.name });
+          mounts.push({ type: 'bind', source: volume.mountpoint, destination: m.destination, readOnly: m.readOnly });
+        } else {
+          resolved.push(m);
+          if (m.type === 'bind') mounts.push({ type: 'bind', source: m.source, destination: m.destination, readOnly: m.readOnly });
+          else mounts.push({ type: 'tmpfs', destination: m.destination, options: m.options });
+        }
       }
+      config = { ...config, mounts: resolved };
+      this.#records.updateConfig(id, config);
       const spec: RuntimeSpec = buildSpec({
         rootfs: join(dir, 'rootfs'), image: exec, command: options.command, entrypoint: options.entrypoint, env: config.env,
         hostEnv: options.hostEnv, workdir: options.workdir, user, hostname, tty: config.tty, readOnly: config.readonlyRootfs,
@@ -342,7 +371,19 @@ export class ContainerEngine {
     if (pid > 0) await this.#waitGone(pid, 5000);
     if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    const record = this.#records.byId(id);
     this.#records.delete(id);
+    if (record !== undefined) await this.#removeAnonymousVolumes(record);
+  }
+
+  /** Removes the anonymous volumes of a container that is gone (rm -v, --rm). */
+  async #removeAnonymousVolumes(record: ContainerRecord): Promise<void> {
+    const users = this.volumeUsers();
+    for (const m of record.config.mounts) {
+      if (m.type !== 'volume') continue;
+      const v = this.volumes.get(m.name);
+      if (v?.anonymous === true && (users.get(m.name) ?? []).length === 0) await this.volumes.remove(m.name, []).catch(() => undefined);
+    }
   }
 
   async #waitGone(pid: number, ms: number): Promise<boolean> {
@@ -469,7 +510,7 @@ export class ContainerEngine {
   }
 
   /** docker rm: refuses a running container unless `force`, which kills it first. */
-  async remove(input: string, options: { force?: boolean; ifExists?: boolean } = {}): Promise<string> {
+  async remove(input: string, options: { force?: boolean; ifExists?: boolean; volumes?: boolean } = {}): Promise<string> {
     let view: ContainerView;
     try {
       view = this.find(input);
@@ -482,7 +523,7 @@ export class ContainerEngine {
       if (options.ifExists === true) return record.id;
       throw new FailedPreconditionError(`Removal of container ${record.name} is already in progress`);
     }
-    if ((view.running || view.status === 'created') && options.force !== true) {
+    if (view.running && options.force !== true) {
       throw new FailedPreconditionError(`You cannot remove a ${view.status} container ${record.id}`, {
         hint: `Stop the container before removing it, or force the removal with "berth rm -f ${input}"`,
       });
@@ -498,6 +539,7 @@ export class ContainerEngine {
     await (await this.#deps.cgroups.attach(record.id)).remove();
     await rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 });
     this.#records.delete(record.id);
+    if (options.volumes === true) await this.#removeAnonymousVolumes(record);
     return record.id;
   }
 
@@ -565,8 +607,8 @@ export class ContainerEngine {
     return runExec(this.#programs(), plan, { stdin: options.interactive === true, detach: options.detach === true });
   }
 
-  /** Image ids that containers use. */
-  imagesInUse(): Set<string> {
+  /** Image ids that containers use, each with one such container's id. */
+  imagesInUse(): Map<string, string> {
     return this.#records.imagesInUse();
   }
 }

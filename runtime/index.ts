@@ -1,7 +1,7 @@
 /** runtime/: the container engine, the OCI config and plan, and berth's native programs. */
 export { hostCgroups, type CgroupProvider } from './cgroups.js';
 export type { ContainerConfig, MountRequest, Ulimit } from './config.js';
-export { processStartTime, type ContainerRecord, type RecordedState } from './containers.js';
+export { ContainerRecords, processStartTime, type ContainerRecord, type RecordedState } from './containers.js';
 export {
   ContainerEngine, parseSignal, readImageFile, type ContainerStatus, type ExecOptions, type ContainerView, type CreateOptions, type EngineDeps, type PullPolicy,
 } from './engine.js';
@@ -9,3 +9,4 @@ export { findNativePrograms, type NativePrograms } from './native.js';
 export { buildPlan, type CgroupView, type PlanInput } from './plan.js';
 export { buildSpec, parseUserSpec, resolveUser, type SpecInput } from './spec.js';
 export { formatEntry, parseLogLine, parseTimeFilter, readLogs, type LogEntry, type ReadLogsOptions } from './logs.js';
+export { VolumeStore, isValidVolumeName, type VolumeRecord } from './volumes.js';

@@ -99,10 +99,10 @@ export function registerLifecycle(program: Command): void {
     .option('-v, --volumes', 'remove anonymous volumes of the container')
     // Used by the monitor's exit command for --rm: succeed when the container is already gone.
     .addOption(new Option('--if-exists').hideHelp())
-    .action(withContext(async (ctx, names: string[], flags: { force?: boolean; ifExists?: boolean }) => {
+    .action(withContext(async (ctx, names: string[], flags: { force?: boolean; ifExists?: boolean; volumes?: boolean }) => {
       const engine = ctx.engine();
       await each(names, async (name) => {
-        await engine.remove(name, { force: flags.force === true, ifExists: flags.ifExists === true });
+        await engine.remove(name, { force: flags.force === true, ifExists: flags.ifExists === true, volumes: flags.volumes === true });
         return flags.ifExists === true ? undefined : name;
       });
     }));

@@ -121,7 +121,7 @@ async function run(ctx: CommandContext, image: string, command: readonly string[
   const status = await attachToContainer(engine, created, {
     stdin: flags.interactive === true, tty: flags.tty === true, start: true, proxySignals: true,
   });
-  if (options.autoRemove === true) await engine.remove(id, { force: true, ifExists: true });
+  if (options.autoRemove === true) await engine.remove(id, { force: true, ifExists: true, volumes: true });
   setExitStatus(status);
 }
 
