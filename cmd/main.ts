@@ -13,6 +13,7 @@ import { registerRun } from './commands/run.js';
 import { registerContainer } from './commands/container.js';
 import { registerExec } from './commands/exec.js';
 import { registerVolume } from './commands/volume.js';
+import { registerOci } from './commands/oci.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLogs } from './commands/logs.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerInspect(program, false);
   registerContainer(program);
   registerVolume(program);
+  registerOci(program);
   registerImages(program);
   registerRmi(program);
   registerTag(program);

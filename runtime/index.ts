@@ -10,3 +10,4 @@ export { buildPlan, type CgroupView, type PlanInput } from './plan.js';
 export { buildSpec, parseUserSpec, resolveUser, type SpecInput } from './spec.js';
 export { formatEntry, parseLogLine, parseTimeFilter, readLogs, type LogEntry, type ReadLogsOptions } from './logs.js';
 export { VolumeStore, isValidVolumeName, type VolumeRecord } from './volumes.js';
+export { OciRuntime, defaultOciRoot, ociFeatures } from './oci-runtime.js';

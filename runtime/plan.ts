@@ -92,6 +92,8 @@ export interface PlanInput {
   readonly cgroups: CgroupView;
   /** --init: a reaping, signal-forwarding PID 1 above the command. */
   readonly init?: boolean | undefined;
+  /** runc's --console-socket: where the pty master goes when process.terminal is set. */
+  readonly consoleSocket?: string | undefined;
 }
 
 const S_IFIFO = 0o010000;
@@ -184,6 +186,7 @@ export function buildPlan(input: PlanInput): Buffer {
   for (const a of args) plan.strings('arg', a);
   if (input.execFifo !== undefined) plan.strings('execFifo', input.execFifo);
   if (input.init === true) plan.record('init');
+  if (input.consoleSocket !== undefined) plan.strings('consoleSocket', input.consoleSocket);
   return plan.finish();
 }
 
@@ -224,6 +227,9 @@ export interface ExecPlanInput {
   /** The namespace types the container has of its own (its config's linux.namespaces). */
   readonly namespaces: readonly string[];
   readonly cgroupProcs: readonly string[];
+  readonly consoleSocket?: string | undefined;
+  /** Do not wait for the process (runc exec -d): the helper reports it and exits. */
+  readonly detach?: boolean | undefined;
 }
 
 /**
@@ -258,6 +264,7 @@ export function buildExecPlan(input: ExecPlanInput): Buffer {
   const args = proc.args ?? [];
   if (args.length === 0) throw new InvalidArgumentError('No command given to exec');
   for (const a of args) plan.strings('arg', a);
-  plan.record('execWait');
+  if (input.detach !== true) plan.record('execWait');
+  if (input.consoleSocket !== undefined) plan.strings('consoleSocket', input.consoleSocket);
   return plan.finish();
 }

@@ -45,6 +45,7 @@ export const PlanTag = {
   umask: 26,
   init: 27,
   execWait: 28,
+  consoleSocket: 29,
 } as const;
 export type PlanTagName = keyof typeof PlanTag;
 

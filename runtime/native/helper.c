@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -449,13 +450,26 @@ int main(int argc, char **argv) {
   bool exec_wait = plan_find(&plan, PLAN_EXEC_WAIT) != NULL;
   /* Where the container's pty master is sent: the monitor's socket, or for exec our own. */
   int console[2] = {-1, env_fd(BERTH_ENV_CONSOLE_FD)};
-  if (exec_wait && plan_find(&plan, PLAN_TTY) != NULL) {
+  if (console[1] >= 0) {
+    fcntl(console[1], F_SETFD, FD_CLOEXEC);
+  } else if (plan_find(&plan, PLAN_CONSOLE_SOCKET) != NULL) {
+    cleanup_free char *path = rec_str(plan_find(&plan, PLAN_CONSOLE_SOCKET), 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (path == NULL || strlen(path) >= sizeof(addr.sun_path)) {
+      berth_fail(&err, ENAMETOOLONG, "tty", "console socket path");
+      goto fail;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    console[1] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (console[1] < 0 || connect(console[1], (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+      berth_fail(&err, errno, "tty", "connect to the console socket `%s`", path);
+      goto fail;
+    }
+  } else if (exec_wait && plan_find(&plan, PLAN_TTY) != NULL) {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) < 0) {
       berth_fail(&err, errno, "tty", "socketpair");
       goto fail;
     }
-  } else if (console[1] >= 0) {
-    fcntl(console[1], F_SETFD, FD_CLOEXEC);
   }
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) < 0) {

@@ -52,7 +52,8 @@ enum plan_tag {
   PLAN_INIT = 27,          /* empty: fork the command under a reaping init that forwards signals */
   PLAN_EXEC_WAIT =
       28, /* empty: exec into a running container: wait for the process, relay its tty, exit with its status */
-  PLAN_TAG_MAX = 29,
+  PLAN_CONSOLE_SOCKET = 29, /* path of a unix socket to send the pty master to (runc's --console-socket) */
+  PLAN_TAG_MAX = 30,
 };
 
 /* Exit codes of the helper itself: 0 when the container was created. */

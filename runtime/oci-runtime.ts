@@ -1,0 +1,245 @@
+/**
+ * berth as an OCI runtime (runtime.md "Operations"), with runc's command line: create,
+ * start, state, kill, delete, exec, features. A container is a bundle (config.json and its
+ * root) and a state directory under the runtime root (`--root`, default /run/berth-oci);
+ * create runs berth-helper directly with the caller's stdio, leaves the container's process
+ * waiting on the exec fifo, and returns; start opens the fifo. As with runc, the process is
+ * reparented to the caller's subreaper (or init) and nobody records its exit status.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, open, readFile, rm, unlink, writeFile, rename } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { CgroupManager } from '../cgroups/index.js';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import { loadFsx } from '../common/sys/fsx.js';
+import { runtimeSpecVersion, type RuntimeFeatures, type RuntimeSpec, type RuntimeState } from '../oci/index.js';
+import { processStartTime, sameProcess } from './containers.js';
+import { parseSignal } from './engine.js';
+import { findNativePrograms, runExec, type NativePrograms } from './native.js';
+import { buildExecPlan, buildPlan, capabilityNumbers, namespaceFlags, type CgroupView } from './plan.js';
+import { parseReply, planFdEnv, replyFdEnv } from './protocol.js';
+
+/** Default runtime root (runc's is /run/runc). */
+export const defaultOciRoot = '/run/berth-oci';
+
+/** What berth keeps per container in `<root>/<id>/state.json`. */
+interface OciState {
+  readonly id: string;
+  readonly bundle: string;
+  readonly pid: number;
+  readonly pidStart: string;
+  readonly created: string;
+  readonly cgroupParent: string;
+  readonly cgroupLeaf: string;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+const S_IFIFO = 0o010000;
+
+function validId(id: string): string {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,127}$/.test(id)) {
+    throw new InvalidArgumentError(`Invalid container id "${id}": use letters, digits, "_", ".", "+" and "-"`);
+  }
+  return id;
+}
+
+/** The OCI runtime operations over one runtime root. */
+export class OciRuntime {
+  readonly #root: string;
+  #native: NativePrograms | undefined;
+
+  constructor(root: string = defaultOciRoot, native?: NativePrograms) {
+    this.#root = root;
+    this.#native = native;
+  }
+
+  #programs(): NativePrograms {
+    this.#native ??= findNativePrograms();
+    return this.#native;
+  }
+
+  #dir(id: string): string {
+    return join(this.#root, validId(id));
+  }
+
+  async #load(id: string): Promise<OciState> {
+    const text = await readFile(join(this.#dir(id), 'state.json'), 'utf8').catch((err: unknown) => {
+      if ((err as { code?: string }).code === 'ENOENT') throw new NotFoundError(`container "${id}" does not exist`);
+      throw err;
+    });
+    return JSON.parse(text) as OciState;
+  }
+
+  /** runtime.md "State": creating, created (waiting on the exec fifo), running, stopped. */
+  async state(id: string): Promise<RuntimeState> {
+    const s = await this.#load(id);
+    const alive = sameProcess(s.pid, s.pidStart);
+    const fifoWaiting = alive && (await readFile(join(this.#dir(id), 'started'), 'utf8').catch(() => undefined)) === undefined;
+    const status = !alive ? 'stopped' : fifoWaiting ? 'created' : 'running';
+    return {
+      ociVersion: runtimeSpecVersion, id: s.id, status, ...(alive ? { pid: s.pid } : { pid: 0 }), bundle: s.bundle,
+      ...(Object.keys(s.annotations).length === 0 ? {} : { annotations: s.annotations }),
+    };
+  }
+
+  /** runtime.md "create": everything but the user's program. */
+  async create(id: string, options: { bundle: string; pidFile?: string | undefined; consoleSocket?: string | undefined }): Promise<number> {
+    const dir = this.#dir(id);
+    const bundle = resolve(options.bundle);
+    const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8').catch((err: unknown) => {
+      throw new NotFoundError(`Cannot read ${join(bundle, 'config.json')}: ${err instanceof Error ? err.message : String(err)}`);
+    })) as RuntimeSpec;
+    if (spec.root === undefined) throw new InvalidArgumentError('config.json has no root');
+    const rootfs = isAbsolute(spec.root.path) ? spec.root.path : join(bundle, spec.root.path);
+    if (spec.process?.terminal === true && options.consoleSocket === undefined) {
+      throw new InvalidArgumentError('process.terminal is set: a --console-socket is required');
+    }
+    await mkdir(this.#root, { recursive: true, mode: 0o700 });
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EEXIST') throw new AlreadyExistsError(`container with id "${id}" already exists`);
+      throw err;
+    }
+    // config-linux.md "cgroupsPath": /a/b is relative to the cgroup mount roots; default /berth-oci/<id>.
+    const cgroupsPath = spec.linux?.cgroupsPath ?? `/berth-oci/${id}`;
+    if (!cgroupsPath.startsWith('/')) throw new InvalidArgumentError(`cgroupsPath "${cgroupsPath}" must be absolute (berth uses the cgroupfs layout)`);
+    const manager = await CgroupManager.open({ parent: dirname(cgroupsPath) });
+    let cgroup: Awaited<ReturnType<CgroupManager['create']>> | undefined;
+    try {
+      cgroup = await manager.create(basename(cgroupsPath));
+      const fifo = join(dir, 'exec.fifo');
+      loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
+      const view: CgroupView = manager.layout.mode === 'v2'
+        ? { mode: 'v2' } : { mode: 'v1', hierarchies: manager.layout.v1.map((h) => ({ name: h.name, controllers: h.controllers })) };
+      const plan = buildPlan({
+        spec, rootfs, execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: view, consoleSocket: options.consoleSocket,
+      });
+      const pid = await this.#runHelper(plan);
+      const state: OciState = {
+        id, bundle, pid, pidStart: processStartTime(pid) ?? '', created: new Date().toISOString(), cgroupParent: dirname(cgroupsPath), cgroupLeaf: basename(cgroupsPath),
+        annotations: spec.annotations ?? {},
+      };
+      await writeFile(join(dir, 'state.json.tmp'), JSON.stringify(state));
+      await rename(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
+      if (options.pidFile !== undefined) {
+        await writeFile(`${options.pidFile}.tmp`, String(pid));
+        await rename(`${options.pidFile}.tmp`, options.pidFile);
+      }
+      return pid;
+    } catch (err) {
+      if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Runs berth-helper with the caller's stdio; resolves with the container's pid. */
+  async #runHelper(plan: Buffer): Promise<number> {
+    const child = spawn(this.#programs().helper, [], {
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'],
+      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', [planFdEnv]: '3', [replyFdEnv]: '4' },
+    });
+    const planPipe = child.stdio[3] as NodeJS.WritableStream;
+    const replyPipe = child.stdio[4] as NodeJS.ReadableStream;
+    const chunks: Buffer[] = [];
+    replyPipe.on('data', (c: Buffer) => chunks.push(c));
+    const exited = new Promise<number>((resolveExit, reject) => {
+      child.once('error', reject);
+      child.once('close', (code) => resolveExit(code ?? 125));
+    });
+    planPipe.on('error', () => undefined);
+    planPipe.end(plan);
+    await exited;
+    const text = Buffer.concat(chunks).toString('utf8').trim().split('\n')[0] ?? '';
+    if (text === '') throw new FailedPreconditionError('berth-helper exited without creating the container');
+    const reply = parseReply(text);
+    if (reply.type === 'error') throw new FailedPreconditionError(`${reply.stage}: ${reply.message}`);
+    return reply.pid;
+  }
+
+  /** runtime.md "start": runs the user's program. */
+  async start(id: string): Promise<void> {
+    const state = await this.state(id);
+    if (state.status !== 'created') throw new FailedPreconditionError(`cannot start a container that is ${state.status}`);
+    const dir = this.#dir(id);
+    const fh = await open(join(dir, 'exec.fifo'), fsConstants.O_RDONLY);
+    try {
+      await fh.read(Buffer.alloc(1), 0, 1, null);
+    } finally {
+      await fh.close();
+    }
+    await writeFile(join(dir, 'started'), new Date().toISOString());
+    await unlink(join(dir, 'exec.fifo')).catch(() => undefined);
+  }
+
+  /** runtime.md "kill". */
+  async kill(id: string, signal = 'SIGTERM'): Promise<void> {
+    const s = await this.#load(id);
+    const state = await this.state(id);
+    if (state.status !== 'created' && state.status !== 'running') throw new FailedPreconditionError(`cannot kill a container that is ${state.status}`);
+    process.kill(s.pid, parseSignal(signal));
+  }
+
+  /** runtime.md "delete": only a stopped container, unless `force`. */
+  async delete(id: string, options: { force?: boolean } = {}): Promise<void> {
+    const s = await this.#load(id);
+    const state = await this.state(id);
+    if (state.status !== 'stopped') {
+      if (options.force !== true) throw new FailedPreconditionError(`cannot delete container ${id} that is not stopped: ${state.status}`);
+      process.kill(s.pid, 'SIGKILL');
+      const deadline = Date.now() + 5000;
+      while (sameProcess(s.pid, s.pidStart) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    }
+    const manager = await CgroupManager.open({ parent: s.cgroupParent });
+    await (await manager.attach(s.cgroupLeaf).catch(() => undefined))?.remove();
+    await rm(this.#dir(id), { recursive: true, force: true });
+  }
+
+  /** runc exec: a process given as process.json (--process) or by args; resolves with its status. */
+  async exec(id: string, options: {
+    process?: RuntimeSpec['process'] | undefined; args?: readonly string[] | undefined; tty?: boolean | undefined; cwd?: string | undefined;
+    env?: readonly string[] | undefined; detach?: boolean | undefined; consoleSocket?: string | undefined;
+  }): Promise<number> {
+    const s = await this.#load(id);
+    const state = await this.state(id);
+    if (state.status !== 'running' && state.status !== 'created') throw new FailedPreconditionError(`cannot exec in a container that is ${state.status}`);
+    const spec = JSON.parse(await readFile(join(s.bundle, 'config.json'), 'utf8')) as RuntimeSpec;
+    const base = options.process ?? spec.process;
+    if (base === undefined) throw new InvalidArgumentError('No process to exec');
+    const proc = {
+      ...base,
+      ...(options.args !== undefined && options.args.length > 0 ? { args: [...options.args] } : {}),
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      ...(options.env !== undefined && options.env.length > 0 ? { env: [...(base.env ?? []), ...options.env] } : {}),
+      ...(options.tty !== undefined ? { terminal: options.tty } : {}),
+    };
+    const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.path === undefined || n.path === '').map((n) => n.type);
+    const manager = await CgroupManager.open({ parent: s.cgroupParent });
+    const cgroup = await manager.attach(s.cgroupLeaf);
+    const plan = buildExecPlan({
+      process: proc, pid: s.pid, namespaces, cgroupProcs: cgroup.procsFiles(), consoleSocket: options.consoleSocket, detach: options.detach,
+    });
+    return runExec(this.#programs(), plan, { stdin: true, detach: options.detach === true });
+  }
+}
+
+/** features.md: what berth's runtime supports. */
+export function ociFeatures(): RuntimeFeatures {
+  return {
+    ociVersionMin: '1.0.0',
+    ociVersionMax: runtimeSpecVersion,
+    hooks: [],
+    mountOptions: [
+      'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'mand', 'noatime', 'nodev', 'nodiratime', 'noexec',
+      'nomand', 'norelatime', 'nostrictatime', 'nosuid', 'private', 'rbind', 'relatime', 'remount', 'ro', 'rprivate', 'rshared',
+      'rslave', 'runbindable', 'rw', 'shared', 'slave', 'strictatime', 'suid', 'sync', 'unbindable',
+    ],
+    linux: {
+      namespaces: Object.keys(namespaceFlags).filter((n) => n !== 'user' && n !== 'time'),
+      capabilities: Object.keys(capabilityNumbers),
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
+    },
+  } as RuntimeFeatures;
+}
