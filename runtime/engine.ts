@@ -26,6 +26,7 @@ import { buildExecPlan, buildPlan } from './plan.js';
 import { parseExitRecord, type ExitRecord } from './protocol.js';
 import { buildSpec, maxId, resolveUser, type MountInput } from './spec.js';
 import { VolumeStore } from './volumes.js';
+import { createArgs, findRuntime, mountOverlay, runtimeCommand, unmountIfMounted, type ExternalRuntime } from './external.js';
 import { allCapabilities } from './defaults.js';
 
 /** What the engine is built from. */
@@ -71,6 +72,8 @@ export interface CreateOptions {
   readonly logMaxSize?: number | undefined;
   readonly logMaxFiles?: number | undefined;
   readonly pull?: PullPolicy | undefined;
+  /** "berth" (default), or another OCI runtime: runc, crun, or a path. */
+  readonly runtime?: string | undefined;
   readonly hostEnv?: Readonly<Record<string, string | undefined>> | undefined;
 }
 
@@ -262,7 +265,7 @@ export class ContainerEngine {
       privileged: options.privileged === true, capAdd: [...(options.capAdd ?? [])], capDrop: [...(options.capDrop ?? [])],
       securityOpt: [...(options.securityOpt ?? [])], init: options.init === true, ulimits: [...(options.ulimits ?? [])],
       mounts: [...(options.mounts ?? [])], networkMode, logMaxSize: options.logMaxSize ?? defaultLogMaxSize,
-      logMaxFiles: options.logMaxFiles ?? defaultLogMaxFiles, runtime: 'berth',
+      logMaxFiles: options.logMaxFiles ?? defaultLogMaxFiles, runtime: options.runtime ?? 'berth',
     };
     parseSignal(config.stopSignal);
     const noNewPrivileges = config.securityOpt.some((o) => /^no-new-privileges(?::true|=true)?$/.test(o));
@@ -335,6 +338,13 @@ export class ContainerEngine {
         namespaces: networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'],
       });
       await writeFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+      if (config.runtime !== 'berth') {
+        const created = await this.#createExternal(id, dir, config, lowers);
+        monitorPid = created.monitorPid;
+        pid = created.pid;
+        this.#records.update(id, { state: 'created', pid, pidStart: processStartTime(pid) ?? '', monitorPid });
+        return this.find(id);
+      }
       const fifo = join(dir, 'exec.fifo');
       loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
       cgroup = await this.#deps.cgroups.create(id);
@@ -359,6 +369,8 @@ export class ContainerEngine {
 
   /** Undoes a create that failed part way. */
   async #discard(id: string, dir: string, cgroup: ContainerCgroup | undefined, pid: number, monitorPid: number): Promise<void> {
+    const record = this.#records.byId(id);
+    if (record !== undefined && record.config.runtime !== 'berth') await this.#deleteExternal(record).catch(() => undefined);
     for (const p of [pid, monitorPid]) {
       if (p > 0) {
         try {
@@ -371,7 +383,6 @@ export class ContainerEngine {
     if (pid > 0) await this.#waitGone(pid, 5000);
     if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-    const record = this.#records.byId(id);
     this.#records.delete(id);
     if (record !== undefined) await this.#removeAnonymousVolumes(record);
   }
@@ -406,6 +417,11 @@ export class ContainerEngine {
     if (view.status === 'running') return view;
     if (view.status === 'exited') view = await this.#recreate(view);
     if (view.status !== 'created') throw new FailedPreconditionError(`Container ${view.record.name} is ${view.status}`);
+    if (view.record.config.runtime !== 'berth') {
+      await runtimeCommand(await this.#runtime(view.record.config.runtime), ['start', view.record.id]);
+      this.#records.update(view.record.id, { state: 'running', startedAt: new Date().toISOString() });
+      return this.find(view.record.id);
+    }
     const fifo = join(this.dir(view.record.id), 'exec.fifo');
     // The container process already waits in open(O_WRONLY): this open does not block for long.
     const fh = await open(fifo, fsConstants.O_RDONLY);
@@ -429,6 +445,15 @@ export class ContainerEngine {
     });
     const lowers = [...image.layers].reverse().map((l) => this.#deps.layout.layerDiffDir(l.diffId));
     for (const f of ['exit.json', 'exec.fifo']) await unlink(join(dir, f)).catch(() => undefined);
+    if (record.config.runtime !== 'berth') {
+      await this.#deleteExternal(record);
+      const created = await this.#createExternal(record.id, dir, record.config, lowers);
+      this.#records.update(record.id, {
+        state: 'created', pid: created.pid, pidStart: processStartTime(created.pid) ?? '', monitorPid: created.monitorPid,
+        restartCount: record.restartCount + (record.startedAt === '' ? 0 : 1),
+      });
+      return this.find(record.id);
+    }
     const fifo = join(dir, 'exec.fifo');
     loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
     const cgroup = await this.#deps.cgroups.attach(record.id);
@@ -446,6 +471,34 @@ export class ContainerEngine {
       restartCount: record.restartCount + (record.startedAt === '' ? 0 : 1),
     });
     return this.find(record.id);
+  }
+
+  async #runtime(name: string): Promise<ExternalRuntime> {
+    return findRuntime(name, join(this.#deps.layout.root, 'runtimes'));
+  }
+
+  /** create with another OCI runtime: the rootfs mounted on the host, the monitor running `<runtime> create`. */
+  async #createExternal(id: string, dir: string, config: ContainerConfig, lowers: readonly string[]): Promise<{ pid: number; monitorPid: number }> {
+    const rt = await this.#runtime(config.runtime);
+    if (config.tty) throw new InvalidArgumentError(`-t is not supported with --runtime ${config.runtime} yet`, { hint: 'Use berth\'s own runtime for a terminal' });
+    await mountOverlay(lowers, join(dir, 'upper'), join(dir, 'work'), join(dir, 'rootfs'));
+    try {
+      return await startMonitor(this.#programs(), Buffer.alloc(0), {
+        dir, logPath: this.logPath(id), logMaxSize: config.logMaxSize, logMaxFiles: config.logMaxFiles, tty: false, stdin: config.openStdin,
+        exitCommand: config.autoRemove ? [...this.#deps.berthCommand, 'rm', '--force', '--volumes', '--if-exists', id] : undefined,
+        extraArgs: createArgs(rt, dir, id),
+      });
+    } catch (err) {
+      await unmountIfMounted(join(dir, 'rootfs'));
+      throw err;
+    }
+  }
+
+  /** The other runtime's delete, and the host mount of the rootfs. */
+  async #deleteExternal(record: ContainerRecord): Promise<void> {
+    const rt = await this.#runtime(record.config.runtime).catch(() => undefined);
+    if (rt !== undefined) await runtimeCommand(rt, ['delete', '--force', record.id]).catch(() => undefined);
+    await unmountIfMounted(join(this.dir(record.id), 'rootfs'));
   }
 
   /** Waits until the container has exited; resolves with its view. */
@@ -536,7 +589,13 @@ export class ContainerEngine {
     // The monitor finishes by itself once the container is gone; give it a moment so it
     // does not write into a directory being removed.
     if (record.monitorPid > 0) await this.#waitMonitor(record.monitorPid, 2000);
-    await (await this.#deps.cgroups.attach(record.id)).remove();
+    if (record.config.runtime !== 'berth') await this.#deleteExternal(record);
+    const cgroup = await this.#deps.cgroups.attach(record.id).catch((err: unknown) => {
+      // Another runtime removes its own cgroup on delete.
+      if (record.config.runtime !== 'berth' && err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    await cgroup?.remove();
     await rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 });
     this.#records.delete(record.id);
     if (options.volumes === true) await this.#removeAnonymousVolumes(record);

@@ -48,6 +48,8 @@ export interface MonitorOptions {
   readonly stdin: boolean;
   /** argv run when the container has exited (berth's cleanup), or none. */
   readonly exitCommand?: readonly string[] | undefined;
+  /** More monitor arguments (another runtime's create command). */
+  readonly extraArgs?: readonly string[] | undefined;
 }
 
 /** A created container: its first process waits on the exec fifo. */
@@ -73,6 +75,7 @@ export async function startMonitor(programs: NativePrograms, plan: Buffer, optio
     '--log-max-size', String(options.logMaxSize), '--log-max-files', String(options.logMaxFiles)];
   if (options.tty) args.push('--tty');
   if (options.stdin) args.push('--stdin');
+  args.push(...(options.extraArgs ?? []));
   const [exitFile, ...exitArgs] = options.exitCommand ?? [];
   if (exitFile !== undefined) {
     args.push('--exit-command', exitFile);

@@ -18,6 +18,13 @@ import {
   rlimitTypes, writableUnderReadOnly,
 } from './defaults.js';
 
+/**
+ * The ociVersion written into config.json: 1.0.2, as docker writes it ("1.0.2-dev"), since
+ * everything berth puts there exists in 1.0 and older runtimes (crun 1.8 here) refuse a
+ * version they do not know.
+ */
+export const configVersion = '1.0.2';
+
 /** Largest uid or gid accepted, 2^31-1, as runc's user package (moby/sys/user `maxID`). */
 export const maxId = 2 ** 31 - 1;
 
@@ -129,7 +136,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   const readonlyPaths = input.readonlyPaths ?? (privileged ? [] : defaultReadonlyPaths);
   const deviceRules: readonly LinuxDeviceCgroup[] = privileged ? [{ allow: true, access: 'rwm' }] : defaultDeviceCgroupRules;
   return {
-    ociVersion: runtimeSpecVersion,
+    ociVersion: configVersion,
     process: buildProcess(input),
     root: { path: input.rootfs, ...(input.readOnly === true ? { readonly: true } : {}) },
     // A hostname needs a UTS namespace of its own: docker drops it for --uts=host.

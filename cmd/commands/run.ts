@@ -75,7 +75,7 @@ function containerFlags(command: Command): Command {
     .option('--stop-timeout <seconds>', 'seconds to wait for the container to stop before killing it')
     .option('-l, --label <key=value>', 'set metadata on the container', collect, [])
     .option('--pull <policy>', 'pull the image before running: missing, always, never', 'missing')
-    .option('--runtime <name>', 'OCI runtime: berth (default)')
+    .option('--runtime <name>', 'OCI runtime: berth (default), runc, crun, or a path')
     .option('--network, --net <mode>', 'network: none or host (default none until berth has bridges)')
     .option('--log-opt <opt>', 'log driver options: max-size, max-file', collect, []);
 }
@@ -131,9 +131,6 @@ export function createOptions(image: string, command: readonly string[], flags: 
   if (pull !== 'missing' && pull !== 'always' && pull !== 'never') {
     throw new UsageError(`Invalid --pull "${pull}"`, { hint: 'Use missing, always or never' });
   }
-  if (flags.runtime !== undefined && flags.runtime !== 'berth') {
-    throw new InvalidArgumentError(`Unknown runtime "${flags.runtime}"`, { hint: 'berth runs containers with its own runtime ("berth")' });
-  }
   const env: string[] = [];
   for (const file of flags.envFile) env.push(...readEnvFile(file));
   env.push(...flags.env);
@@ -157,7 +154,7 @@ export function createOptions(image: string, command: readonly string[], flags: 
     autoRemove: flags.rm === true, readOnly: flags.readOnly === true, capAdd: flags.capAdd, capDrop: flags.capDrop,
     privileged: flags.privileged === true, securityOpt: flags.securityOpt, init: flags.init === true,
     ulimits: flags.ulimit.map(parseUlimit), mounts, labels, stopSignal: flags.stopSignal, stopTimeout,
-    network: flags.network, logMaxSize: log.maxSize, logMaxFiles: log.maxFiles, pull: pull as PullPolicy, hostEnv: process.env,
+    network: flags.network, runtime: flags.runtime, logMaxSize: log.maxSize, logMaxFiles: log.maxFiles, pull: pull as PullPolicy, hostEnv: process.env,
   };
 }
 

@@ -50,6 +50,11 @@ struct options {
   bool tty, stdin_open;
   const char *exit_argv[MAX_EXIT_ARGS + 2];
   int exit_argc;
+  /* Another OCI runtime's create command (runc, crun) in place of berth-helper, the pid file
+   * it writes and its --log file (JSON lines), for --runtime. */
+  const char *runtime_argv[MAX_EXIT_ARGS + 2];
+  int runtime_argc;
+  const char *runtime_pid_file, *runtime_log;
 };
 
 static struct options opts = {.log_max_files = 1};
@@ -90,9 +95,16 @@ static int parse_args(int argc, char **argv) {
       opts.exit_argv[opts.exit_argc++] = v;
     else if (strcmp(a, "--exit-arg") == 0 && opts.exit_argc > 0 && opts.exit_argc < MAX_EXIT_ARGS)
       opts.exit_argv[opts.exit_argc++] = v;
+    else if (strcmp(a, "--runtime-arg") == 0 && opts.runtime_argc < MAX_EXIT_ARGS)
+      opts.runtime_argv[opts.runtime_argc++] = v;
+    else if (strcmp(a, "--runtime-pid-file") == 0)
+      opts.runtime_pid_file = v;
+    else if (strcmp(a, "--runtime-log") == 0)
+      opts.runtime_log = v;
     else
       return -1;
   }
+  if (opts.runtime_argc > 0 && opts.runtime_pid_file == NULL) return -1;
   return opts.dir && opts.helper && opts.log ? 0 : -1;
 }
 
@@ -162,6 +174,56 @@ static void run_exit_command(void) {
   setsid();
   execve(opts.exit_argv[0], (char **)opts.exit_argv, environ);
   _exit(127);
+}
+
+/* After another runtime's create: the reply berth-helper would have given, from the
+ * runtime's status, its pid file and the last message of its log. */
+static void runtime_reply(int status, char *reply, size_t cap, size_t *len) {
+  char buf[4096] = {0};
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (code == 0) {
+    int fd = open(opts.runtime_pid_file, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (n > 0 && atoi(buf) > 0) {
+      *len = (size_t)snprintf(reply, cap, "{\"type\":\"created\",\"pid\":%d}\n", atoi(buf));
+      return;
+    }
+  }
+  /* The last "msg" of the runtime's JSON log says why. */
+  char msg[1024] = "";
+  int fd = opts.runtime_log ? open(opts.runtime_log, O_RDONLY | O_CLOEXEC) : -1;
+  if (fd >= 0) {
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    char *last = NULL;
+    for (char *q = strstr(buf, "\"msg\":\""); q != NULL; q = strstr(q + 1, "\"msg\":\""))
+      last = q + 7;
+    if (last != NULL) {
+      size_t i = 0;
+      for (char *q = last; *q && *q != '"' && i < sizeof(msg) - 1; q++) {
+        if (*q == '\\' && q[1]) q++;
+        msg[i++] = *q;
+      }
+      msg[i] = '\0';
+    }
+  }
+  char esc[1200];
+  size_t elen = 0;
+  esc[0] = '\0';
+  json_escape(esc, sizeof(esc), &elen, msg, strlen(msg));
+  char name[256];
+  size_t nlen = 0;
+  name[0] = '\0';
+  json_escape(name, sizeof(name), &nlen, opts.runtime_argv[0], strlen(opts.runtime_argv[0]));
+  *len = (size_t)snprintf(
+      reply, cap,
+      "{\"type\":\"error\",\"stage\":\"runtime\",\"errno\":0,\"message\":\"%s create failed with status %d%s%s\"}\n",
+      name, code, msg[0] ? ": " : "", esc);
+  if (*len >= cap) *len = cap - 1;
 }
 
 static void handle_ctl(int fd, int master) {
@@ -252,6 +314,14 @@ int main(int argc, char **argv) {
     snprintf(rv, sizeof(rv), "%d", keep_reply);
     setenv(BERTH_ENV_PLAN_FD, pv, 1);
     setenv(BERTH_ENV_REPLY_FD, rv, 1);
+    if (opts.runtime_argc > 0) {
+      /* The runtime replies by its status and pid file; the container must not hold the pipe. */
+      fcntl(keep_reply, F_SETFD, FD_CLOEXEC);
+      fcntl(keep_plan, F_SETFD, FD_CLOEXEC);
+      execve(opts.runtime_argv[0], (char **)opts.runtime_argv, environ);
+      dprintf(keep_reply, "exec %s: %s", opts.runtime_argv[0], strerror(errno));
+      _exit(127);
+    }
     execle(opts.helper, "berth-helper", (char *)NULL, environ);
     dprintf(keep_reply,
             "{\"type\":\"error\",\"stage\":\"helper\",\"errno\":%d,\"message\":\"exec the helper `%s`: %s\"}\n", errno,
@@ -282,6 +352,7 @@ int main(int argc, char **argv) {
   while (waitpid(helper, &hstatus, 0) < 0 && errno == EINTR)
     ;
   pid_t container = -1;
+  if (opts.runtime_argc > 0) runtime_reply(hstatus, reply, sizeof(reply), &rlen);
   const char *p = strstr(reply, "\"type\":\"created\",\"pid\":");
   if (p != NULL) container = (pid_t)atoi(p + strlen("\"type\":\"created\",\"pid\":"));
   if (rlen == 0)

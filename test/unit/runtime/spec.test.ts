@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError, InvalidArgumentError } from '../../../common/errors.js';
-import { runtimeSpecVersion, SchemaValidator, type ImageExecConfig, type RuntimeSpec } from '../../../oci/index.js';
+import { SchemaValidator, type ImageExecConfig, type RuntimeSpec } from '../../../oci/index.js';
 import { allCapabilities, defaultCapabilities, defaultMaskedPaths, defaultReadonlyPaths } from '../../../runtime/defaults.js';
-import { buildSpec, type SpecInput } from '../../../runtime/spec.js';
+import { buildSpec, configVersion, type SpecInput } from '../../../runtime/spec.js';
 
 const validator = await SchemaValidator.load();
 
@@ -53,7 +53,7 @@ describe('buildSpec', () => {
 
     it('states the spec version and the root filesystem', () => {
       const s = spec();
-      expect(s.ociVersion).toBe(runtimeSpecVersion);
+      expect(s.ociVersion).toBe(configVersion);
       expect(s.root).toEqual({ path: '/run/berth/c1/rootfs' });
       expect(spec({ readOnly: true }).root).toEqual({ path: '/run/berth/c1/rootfs', readonly: true });
     });

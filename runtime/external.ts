@@ -1,0 +1,70 @@
+/**
+ * Other OCI runtimes (runc, crun, or a path) in place of berth-helper, for `--runtime`. As
+ * podman does with them: berth mounts the overlay rootfs on the host (they take a
+ * directory), writes config.json into the container's directory as the bundle, and the
+ * monitor runs `<runtime> create` instead of the helper; start and delete are the
+ * runtime's own commands. The runtime keeps its state under <store>/runtimes/<name>.
+ */
+import { execFile } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { basename, delimiter, isAbsolute, join } from 'node:path';
+import { promisify } from 'node:util';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+
+const run = promisify(execFile);
+
+/** An external runtime: its binary and its state root. */
+export interface ExternalRuntime {
+  readonly name: string;
+  readonly path: string;
+  readonly root: string;
+}
+
+/** Finds `name` (runc, crun, or a path) on PATH. */
+export async function findRuntime(name: string, stateRoot: string): Promise<ExternalRuntime> {
+  const candidates = isAbsolute(name) ? [name] : (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter).map((d) => join(d, name));
+  if (!isAbsolute(name) && name.includes('/')) throw new InvalidArgumentError(`Invalid runtime "${name}": give a name on PATH or an absolute path`);
+  for (const c of candidates) {
+    try {
+      await access(c, constants.X_OK);
+      return { name: basename(c), path: c, root: join(stateRoot, basename(c)) };
+    } catch {
+      // next
+    }
+  }
+  throw new NotFoundError(`OCI runtime "${name}" not found`, { hint: 'Install it (Debian: apt-get install runc crun) or give its absolute path' });
+}
+
+/** The monitor's arguments that make it run `<runtime> create` for the bundle `dir`. */
+export function createArgs(rt: ExternalRuntime, dir: string, id: string): string[] {
+  const argv = [rt.path, '--root', rt.root, '--log', join(dir, 'runtime.log'), '--log-format', 'json', 'create', '--bundle', dir, '--pid-file', join(dir, 'runtime.pid'), id];
+  return [...argv.flatMap((a) => ['--runtime-arg', a]), '--runtime-pid-file', join(dir, 'runtime.pid'), '--runtime-log', join(dir, 'runtime.log')];
+}
+
+/** Runs `<runtime> --root R <args>`; throws with the runtime's own message. */
+export async function runtimeCommand(rt: ExternalRuntime, args: readonly string[]): Promise<void> {
+  try {
+    await run(rt.path, ['--root', rt.root, ...args], { timeout: 60_000 });
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    throw new FailedPreconditionError(`${rt.name} ${args[0] ?? ''} failed: ${stderr.trim().split('\n').at(-1) ?? String(err)}`);
+  }
+}
+
+/** Mounts the container's overlay on the host at `target` (for runtimes that take a directory). */
+export async function mountOverlay(lowers: readonly string[], upper: string, work: string, target: string): Promise<void> {
+  try {
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`, target]);
+  } catch (err) {
+    throw new FailedPreconditionError(`Cannot mount the container's rootfs: ${(err as { stderr?: string }).stderr?.trim() ?? String(err)}`);
+  }
+}
+
+/** Unmounts `target` if something is mounted there. */
+export async function unmountIfMounted(target: string): Promise<void> {
+  try {
+    await run('umount', [target]);
+  } catch {
+    // not mounted
+  }
+}
