@@ -14,6 +14,7 @@ import { registerContainer } from './commands/container.js';
 import { registerExec } from './commands/exec.js';
 import { registerVolume } from './commands/volume.js';
 import { registerOci } from './commands/oci.js';
+import { registerSystem } from './commands/system.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLogs } from './commands/logs.js';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerContainer(program);
   registerVolume(program);
   registerOci(program);
+  registerSystem(program);
   registerImages(program);
   registerRmi(program);
   registerTag(program);

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
-import { lstat, mkdir, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { MetadataDb } from '../common/metadata.js';
@@ -207,7 +207,9 @@ export class ContainerEngine {
   /** Works out the live status from the record, exit.json and the processes. */
   view(record: ContainerRecord): ContainerView {
     const base = { record, exitCode: record.exitCode, finishedAt: record.finishedAt, signal: 0 };
-    if (record.state === 'creating') return { ...base, status: 'created', running: false };
+    if (record.state === 'creating') {
+      return { ...base, status: sameProcess(record.pid, record.pidStart) ? 'created' : 'dead', running: false };
+    }
     if (record.state === 'removing') return { ...base, status: 'removing', running: false };
     if (record.state === 'exited') return { ...base, status: 'exited', running: false };
     const exit = this.#readExitSync(record.id);
@@ -280,6 +282,9 @@ export class ContainerEngine {
       const candidate = name ?? randomName(attempt);
       try {
         this.#records.insert({ id, name: candidate, imageId: image.id, imageName: options.image, created: new Date().toISOString(), config });
+        // While creating, pid is the creating berth process: if it dies half way, the
+        // container shows as dead and rm or system prune cleans up after it.
+        this.#records.update(id, { pid: process.pid, pidStart: processStartTime(process.pid) ?? '' });
         name = candidate;
         break;
       } catch (err) {
@@ -456,7 +461,10 @@ export class ContainerEngine {
     }
     const fifo = join(dir, 'exec.fifo');
     loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
-    const cgroup = await this.#deps.cgroups.attach(record.id);
+    const cgroup = await this.#deps.cgroups.attach(record.id).catch(async (err: unknown) => {
+      if (err instanceof NotFoundError) return this.#deps.cgroups.create(record.id);
+      throw err;
+    });
     const plan = buildPlan({
       spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
       execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(), init: record.config.init,
@@ -591,8 +599,8 @@ export class ContainerEngine {
     if (record.monitorPid > 0) await this.#waitMonitor(record.monitorPid, 2000);
     if (record.config.runtime !== 'berth') await this.#deleteExternal(record);
     const cgroup = await this.#deps.cgroups.attach(record.id).catch((err: unknown) => {
-      // Another runtime removes its own cgroup on delete.
-      if (record.config.runtime !== 'berth' && err instanceof NotFoundError) return undefined;
+      // Another runtime removes its own cgroup on delete; a create that died early made none.
+      if (err instanceof NotFoundError) return undefined;
       throw err;
     });
     await cgroup?.remove();
@@ -664,6 +672,53 @@ export class ContainerEngine {
     // Checked again right before the helper joins: the container may have exited meanwhile.
     if (!sameProcess(record.pid, record.pidStart)) throw new FailedPreconditionError(`Container ${record.id} is not running`);
     return runExec(this.#programs(), plan, { stdin: options.interactive === true, detach: options.detach === true });
+  }
+
+  /**
+   * docker container prune: removes every container that is not running (exited, dead,
+   * created), with its anonymous volumes.
+   */
+  async prune(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const view of this.list()) {
+      if (view.running || view.status === 'removing') continue;
+      if (view.status === 'created' && view.record.state === 'creating') continue;
+      await this.remove(view.record.id, { force: true, ifExists: true, volumes: true });
+      removed.push(view.record.id);
+    }
+    return removed;
+  }
+
+  /**
+   * Cleans up after crashes: container directories and cgroup leaves that no record
+   * names (a create killed before it recorded anything, or a record removed by a crashed
+   * rm), and rootfs mounts left on the host by another runtime. Returns what it removed.
+   */
+  async reconcile(): Promise<string[]> {
+    const known = new Set(this.#records.list().map((r) => r.id));
+    const removed: string[] = [];
+    const dirs = await readdir(this.#deps.layout.containersDir()).catch(() => [] as string[]);
+    for (const id of dirs) {
+      if (known.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue;
+      // A create in progress records its row before it makes the directory: unknown means orphaned.
+      await unmountIfMounted(join(this.dir(id), 'rootfs'));
+      await rm(this.dir(id), { recursive: true, force: true });
+      removed.push(`container directory ${id}`);
+    }
+    // Stores with other roots share the cgroup parent: only empty leaves that have been
+    // around for a minute are taken as orphans (a create joins its leaf within
+    // milliseconds, and a container's leaf that goes is made again by its next start).
+    for (const id of await this.#deps.cgroups.leaves()) {
+      if (known.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue;
+      const cgroup = await this.#deps.cgroups.attach(id).catch(() => undefined);
+      if (cgroup === undefined) continue;
+      const ages = await Promise.all(Object.values(cgroup.paths).map(async (p) => Date.now() - ((await lstat(p).catch(() => undefined))?.mtimeMs ?? 0)));
+      if (ages.some((age) => age < 60_000)) continue;
+      if ((await cgroup.pids()).length > 0) continue;
+      await cgroup.remove().catch(() => undefined);
+      removed.push(`cgroup /berth/${id}`);
+    }
+    return removed;
   }
 
   /** Image ids that containers use, each with one such container's id. */

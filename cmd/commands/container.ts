@@ -6,6 +6,7 @@ import { registerLifecycle } from './lifecycle.js';
 import { registerLogs } from './logs.js';
 import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
+import { registerContainerPrune } from './system.js';
 
 export function registerContainer(program: Command): void {
   const container = program.command('container').description('Manage containers').enablePositionalOptions();
@@ -16,4 +17,5 @@ export function registerContainer(program: Command): void {
   registerPs(container, 'list');
   registerLogs(container);
   registerInspect(container, true);
+  registerContainerPrune(container);
 }
