@@ -15,6 +15,7 @@ import { registerExec } from './commands/exec.js';
 import { registerVolume } from './commands/volume.js';
 import { registerOci } from './commands/oci.js';
 import { registerSystem } from './commands/system.js';
+import { registerTop } from './commands/top.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLogs } from './commands/logs.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerVolume(program);
   registerOci(program);
   registerSystem(program);
+  registerTop(program);
   registerImages(program);
   registerRmi(program);
   registerTag(program);

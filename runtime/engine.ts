@@ -674,6 +674,14 @@ export class ContainerEngine {
     return runExec(this.#programs(), plan, { stdin: options.interactive === true, detach: options.detach === true });
   }
 
+  /** The host pids of every process of a running container (from its cgroup). */
+  async pids(input: string): Promise<number[]> {
+    const view = this.find(input);
+    if (!view.running) throw new FailedPreconditionError(`Container ${view.record.id} is not running`);
+    const cgroup = await this.#deps.cgroups.attach(view.record.id);
+    return cgroup.pids();
+  }
+
   /**
    * docker container prune: removes every container that is not running (exited, dead,
    * created), with its anonymous volumes.

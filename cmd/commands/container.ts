@@ -7,6 +7,7 @@ import { registerLogs } from './logs.js';
 import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
 import { registerContainerPrune } from './system.js';
+import { registerTop } from './top.js';
 
 export function registerContainer(program: Command): void {
   const container = program.command('container').description('Manage containers').enablePositionalOptions();
@@ -18,4 +19,5 @@ export function registerContainer(program: Command): void {
   registerLogs(container);
   registerInspect(container, true);
   registerContainerPrune(container);
+  registerTop(container);
 }
