@@ -485,10 +485,18 @@ int main(int argc, char **argv) {
   log_flush(&log, &errs);
   log_close(&log);
   write_exit(status);
-  for (int i = 0; i < MAX_CLIENTS; i++)
-    if (clients[i] >= 0) close(clients[i]);
+  /* A client still attached when the container ends (a foreground `run --rm`) takes care of
+   * what comes after; the exit command is for containers nobody is waiting on. */
+  bool attached = false;
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    if (clients[i] < 0) continue;
+    /* A client that only ended its input is still there; one that went away hangs up. */
+    struct pollfd pf = {.fd = clients[i], .events = POLLOUT};
+    if (poll(&pf, 1, 0) >= 0 && !(pf.revents & (POLLHUP | POLLERR))) attached = true;
+    close(clients[i]);
+  }
   unlink("attach");
   unlink("ctl");
-  run_exit_command();
+  if (!attached) run_exit_command();
   return 0;
 }
