@@ -217,7 +217,12 @@ export class ContainerEngine {
       return { ...base, status: 'exited', running: false, exitCode: exit.exitCode, finishedAt: exit.finishedAt, signal: exit.signal };
     }
     if (!sameProcess(record.pid, record.pidStart)) {
-      // The monitor died without writing exit.json (killed, or the host rebooted).
+      // Gone (or a zombie): the monitor reaps it and writes exit.json in a moment, so until
+      // then it still counts as running. Only a monitor that died without writing it
+      // (killed, or the host rebooted) leaves the status unknown: 255.
+      if (monitorAlive(record.monitorPid)) return { ...base, status: 'running', running: true };
+      const late = this.#readExitSync(record.id);
+      if (late !== undefined) return { ...base, status: 'exited', running: false, exitCode: late.exitCode, finishedAt: late.finishedAt, signal: late.signal };
       return { ...base, status: 'exited', running: false, exitCode: 255, finishedAt: record.finishedAt };
     }
     return { ...base, status: record.state === 'created' ? 'created' : 'running', running: record.state === 'running' };
@@ -339,9 +344,20 @@ export class ContainerEngine {
         hostEnv: options.hostEnv, workdir: options.workdir, user, hostname, tty: config.tty, readOnly: config.readonlyRootfs,
         capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, noNewPrivileges,
         rlimits: config.ulimits.map((u) => ({ type: u.name, soft: u.soft, hard: u.hard })), mounts,
-        cgroupsPath: this.#deps.cgroups.cgroupsPath(id),
+        cgroupsPath: this.#deps.cgroups.cgroupsPath(id), hostCapabilities: hostCapabilities(),
         namespaces: networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'],
       });
+      // Without CAP_SYS_RESOURCE nothing can raise a hard limit: say so now, by name.
+      const hard = currentHardLimits();
+      for (const r of spec.process?.rlimits ?? []) {
+        const max = hard.get(r.type);
+        if (max !== undefined && r.hard > max && !hostCapabilities().includes('CAP_SYS_RESOURCE')) {
+          const name = r.type.replace(/^RLIMIT_/, '').toLowerCase();
+          throw new InvalidArgumentError(`--ulimit ${name}=${r.soft}:${r.hard}: the hard limit ${r.hard} is above this host's ${max}`, {
+            hint: `Only a process with CAP_SYS_RESOURCE may raise it, which berth lacks here; use at most ${name}=${Math.min(r.soft, max)}:${max}`,
+          });
+        }
+      }
       await writeFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
       if (config.runtime !== 'berth') {
         const created = await this.#createExternal(id, dir, config, lowers);
@@ -657,7 +673,7 @@ export class ContainerEngine {
     if (user.uid > maxId || user.gid > maxId) throw new InvalidArgumentError(`User ids above ${maxId} are not allowed`);
     const env = mergeEnv(base.env ?? [], options.env ?? []);
     const caps = options.privileged === true
-      ? { bounding: [...allCapabilities], effective: [...allCapabilities], permitted: [...allCapabilities], inheritable: [], ambient: [] }
+      ? { bounding: hostCapabilities(), effective: hostCapabilities(), permitted: hostCapabilities(), inheritable: [], ambient: [] }
       : base.capabilities;
     const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.path === undefined || n.path === '').map((n) => n.type);
     const cgroup = await this.#deps.cgroups.attach(record.id);
@@ -733,6 +749,45 @@ export class ContainerEngine {
   imagesInUse(): Map<string, string> {
     return this.#records.imagesInUse();
   }
+}
+
+/** True when `pid` is a berth-monitor that has not exited. */
+function monitorAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return comm === 'berth-monitor' && state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** The capabilities this process may hand on (its bounding set): what --privileged gives. */
+function hostCapabilities(): string[] {
+  const status = readFileSync('/proc/self/status', 'latin1');
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+  const mask = BigInt(`0x${m?.[1] ?? '0'}`);
+  return allCapabilities.filter((_c, bit) => ((mask >> BigInt(bit)) & 1n) === 1n);
+}
+
+/** Hard limits of this process by rlimit type (RLIMIT_NOFILE, ...), from /proc/self/limits. */
+function currentHardLimits(): Map<string, number> {
+  const names: Readonly<Record<string, string>> = {
+    'Max cpu time': 'RLIMIT_CPU', 'Max file size': 'RLIMIT_FSIZE', 'Max data size': 'RLIMIT_DATA', 'Max stack size': 'RLIMIT_STACK',
+    'Max core file size': 'RLIMIT_CORE', 'Max resident set': 'RLIMIT_RSS', 'Max processes': 'RLIMIT_NPROC', 'Max open files': 'RLIMIT_NOFILE',
+    'Max locked memory': 'RLIMIT_MEMLOCK', 'Max address space': 'RLIMIT_AS', 'Max file locks': 'RLIMIT_LOCKS',
+    'Max pending signals': 'RLIMIT_SIGPENDING', 'Max msgqueue size': 'RLIMIT_MSGQUEUE', 'Max nice priority': 'RLIMIT_NICE',
+    'Max realtime priority': 'RLIMIT_RTPRIO', 'Max realtime timeout': 'RLIMIT_RTTIME',
+  };
+  const out = new Map<string, number>();
+  for (const line of readFileSync('/proc/self/limits', 'latin1').split('\n').slice(1)) {
+    const m = /^(.+?)\s{2,}(\S+)\s+(\S+)/.exec(line);
+    const type = m === null ? undefined : names[m[1] ?? ''];
+    if (m !== null && type !== undefined) out.set(type, m[3] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[3]));
+  }
+  return out;
 }
 
 function signalProcess(record: ContainerRecord, signal: number): void {

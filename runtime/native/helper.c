@@ -123,6 +123,12 @@ static int loopback_up(struct berth_error **err) {
   return 0;
 }
 
+static const char *rlimit_name(int res) {
+  static const char *names[] = {"cpu",     "fsize", "data",  "stack",      "core",     "rss",  "nproc",  "nofile",
+                                "memlock", "as",    "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"};
+  return res >= 0 && res < (int)(sizeof(names) / sizeof(names[0])) ? names[res] : "unknown";
+}
+
 static int set_rlimits(const struct plan *plan, struct berth_error **err) {
   for (size_t i = 0; i < plan->nrecords; i++) {
     const struct plan_record *r = &plan->records[i];
@@ -134,10 +140,10 @@ static int set_rlimits(const struct plan *plan, struct berth_error **err) {
       getrlimit(res, &cur);
       if (errno == EPERM && lim.rlim_max > cur.rlim_max)
         return berth_fail(err, EPERM, "rlimits",
-                          "rlimit %d: hard limit %llu is above the current hard limit %llu, which only "
+                          "rlimit %s: hard limit %llu is above the current hard limit %llu, which only "
                           "CAP_SYS_RESOURCE may raise",
-                          res, (unsigned long long)lim.rlim_max, (unsigned long long)cur.rlim_max);
-      return berth_fail(err, errno, "rlimits", "setrlimit %d", res);
+                          rlimit_name(res), (unsigned long long)lim.rlim_max, (unsigned long long)cur.rlim_max);
+      return berth_fail(err, errno, "rlimits", "setrlimit %s", rlimit_name(res));
     }
   }
   return 0;
