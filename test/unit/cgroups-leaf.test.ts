@@ -3,6 +3,7 @@
  * (STYLE.md §6). Unlike cgroupfs, mkdir makes no control files, so a file that cgroupfs
  * would have is written here only when berth writes it.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,12 +98,19 @@ describe('CgroupManager on cgroup v1 and hybrid trees', () => {
     await expect(manager.create('web')).rejects.toThrowError(UnsupportedError);
   });
 
-  it.skipIf(process.getuid?.() === 0)('says to run as root when the hierarchy is not writable', async () => {
+  it('says to run as root when the hierarchy is not writable', async () => {
     const memory = v1('memory3');
     rmdirSync(memory.mountPoint);
     mkdirSync(memory.mountPoint, { mode: 0o555 });
     const manager = new CgroupManager({ parent: '/berth', layout: { mode: 'v1', v1: [memory], unified: undefined } });
-    await expect(manager.create('web')).rejects.toThrowError(RequiresRootError);
+    // Root passes permission checks; an immutable directory refuses even root (EPERM).
+    const root = process.geteuid?.() === 0;
+    if (root) execFileSync('chattr', ['+i', memory.mountPoint]);
+    try {
+      await expect(manager.create('web')).rejects.toThrowError(RequiresRootError);
+    } finally {
+      if (root) execFileSync('chattr', ['-i', memory.mountPoint]);
+    }
   });
 });
 
