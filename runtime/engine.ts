@@ -619,7 +619,18 @@ export class ContainerEngine {
       if (err instanceof NotFoundError) return undefined;
       throw err;
     });
-    await cgroup?.remove();
+    if (cgroup !== undefined) {
+      // Whatever is still in the cgroup (a create killed after the helper forked, before the
+      // pid was recorded) goes too.
+      for (const p of await cgroup.pids()) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      await cgroup.remove();
+    }
     await rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 });
     this.#records.delete(record.id);
     if (options.volumes === true) await this.#removeAnonymousVolumes(record);
