@@ -127,13 +127,16 @@ export class CgroupManager {
     const cgroup = this.#cgroup(id);
     const made: string[] = [];
     try {
-      for (const hierarchy of this.#hierarchies) {
+      // The hierarchies are independent: all at once (a v1 host has nine or so).
+      const results = await Promise.allSettled(this.#hierarchies.map(async (hierarchy) => {
         await this.#prepareParent(hierarchy);
         const leaf = this.#dir(hierarchy, id);
         await makeCgroup(leaf, { exclusive: true });
         made.push(leaf);
         if (hierarchy.cpusetPrefix !== undefined) await copyCpusetIfEmpty(leaf, hierarchy.cpusetPrefix);
-      }
+      }));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     } catch (err) {
       await undoCreate(made, id, err);
       throw err;
@@ -225,14 +228,14 @@ class LeafCgroup implements ContainerCgroup {
     let refusal: { dir: string; err: unknown } | undefined;
     for (let attempt = 0, delay = firstRetryDelayMs; pending.length > 0; attempt++, delay *= 2) {
       const busy: { dir: string; err: unknown }[] = [];
-      for (const dir of pending) {
+      await Promise.all(pending.map(async (dir) => {
         try {
           await removeCgroup(dir);
         } catch (err) {
           if (isErrnoError(err, 'EBUSY')) busy.push({ dir, err });
           else refusal ??= { dir, err };
         }
-      }
+      }));
       if (busy.length > 0 && attempt === removeRetries) refusal ??= busy[0];
       if (busy.length === 0 || attempt === removeRetries) break;
       pending = busy.map(({ dir }) => dir);
