@@ -16,6 +16,7 @@ import { registerVolume } from './commands/volume.js';
 import { registerOci } from './commands/oci.js';
 import { registerSystem } from './commands/system.js';
 import { registerTop } from './commands/top.js';
+import { registerCp, registerDiff } from './commands/cp.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLogs } from './commands/logs.js';
@@ -46,6 +47,8 @@ export function buildProgram(): Command {
   registerOci(program);
   registerSystem(program);
   registerTop(program);
+  registerCp(program);
+  registerDiff(program);
   registerImages(program);
   registerRmi(program);
   registerTag(program);

@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { MetadataDb } from '../common/metadata.js';
@@ -26,6 +27,8 @@ import { buildExecPlan, buildPlan } from './plan.js';
 import { parseExitRecord, type ExitRecord } from './protocol.js';
 import { buildSpec, maxId, resolveUser, type MountInput } from './spec.js';
 import { VolumeStore } from './volumes.js';
+import { copyFromContainer, copyToContainer } from './copy.js';
+import { containerChanges, type Change } from './diff.js';
 import { createArgs, findRuntime, mountOverlay, runtimeCommand, unmountIfMounted, type ExternalRuntime } from './external.js';
 import { allCapabilities } from './defaults.js';
 
@@ -676,9 +679,9 @@ export class ContainerEngine {
     if (base === undefined) throw new FailedPreconditionError(`Container ${record.name} has no process in its config`);
     let user = base.user;
     if (options.user !== undefined && options.user !== '') {
-      // The container's own files, read through its root (a magic link: symlinks resolve inside it).
-      const root = `/proc/${record.pid}/root`;
-      const read = (p: string) => readFile(join(root, p), 'utf8').catch(() => undefined);
+      // The container's own files, resolved inside its root by berth (a plain path through
+      // /proc/<pid>/root would follow an absolute symlink to the host's /etc).
+      const read = (p: string) => this.#readContainerFile(record, p);
       user = { ...resolveUser(options.user, await read('etc/passwd'), await read('etc/group')) };
     }
     if (user.uid > maxId || user.gid > maxId) throw new InvalidArgumentError(`User ids above ${maxId} are not allowed`);
@@ -754,6 +757,54 @@ export class ContainerEngine {
       removed.push(`cgroup /berth/${id}`);
     }
     return removed;
+  }
+
+  /** A live container's root as the host reaches it; cp needs a process of it. */
+  #liveRoot(view: ContainerView): string {
+    if (!sameProcess(view.record.pid, view.record.pidStart) || view.status === 'exited' || view.status === 'dead') {
+      throw new FailedPreconditionError(`Container ${view.record.name} has no running process to reach its files through`, {
+        hint: `Start it first ("berth start ${view.record.name}"); a created container works too`,
+      });
+    }
+    return `/proc/${view.record.pid}/root`;
+  }
+
+  async #readContainerFile(record: ContainerRecord, path: string): Promise<string | undefined> {
+    const tmp = await mkdtemp(join(tmpdir(), 'berth-read-'));
+    try {
+      await copyFromContainer(`/proc/${record.pid}/root`, path, join(tmp, 'f'), { followLink: true, container: record.name });
+      return await readFile(join(tmp, 'f'), 'utf8');
+    } catch {
+      return undefined;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** docker cp out: `path` in the container to a host path, or a tar stream. */
+  async copyOut(input: string, path: string, dest: string | NodeJS.WritableStream, options: { followLink: boolean }): Promise<void> {
+    const view = this.find(input);
+    await copyFromContainer(this.#liveRoot(view), path, dest, { followLink: options.followLink, container: view.record.name });
+  }
+
+  /** docker cp in: a host path, or a tar stream, to `path` in the container. */
+  async copyIn(input: string, src: string | NodeJS.ReadableStream, path: string, options: { archive: boolean; followLink: boolean }): Promise<void> {
+    const view = this.find(input);
+    await copyToContainer(this.#liveRoot(view), src, path, { ...options, container: view.record.name });
+  }
+
+  /** docker diff: what the container changed in its image's filesystem. */
+  async changes(input: string, lowers: readonly string[]): Promise<Change[]> {
+    const view = this.find(input);
+    const changes = await containerChanges(join(this.dir(view.record.id), 'upper'), lowers);
+    // The mount points berth made in the upper layer (/proc, /dev, /etc/hosts, ...) are not
+    // the container's doing: docker keeps them out of diff too (its init layer).
+    const spec = JSON.parse(await readFile(join(this.dir(view.record.id), 'config.json'), 'utf8')) as RuntimeSpec;
+    const made = new Set((spec.mounts ?? []).map((m) => m.destination));
+    const under = (p: string): boolean => [...made].some((m) => p === m || p.startsWith(`${m}/`));
+    const kept = changes.filter((c) => !(c.kind === 'A' && under(c.path)));
+    // A directory marked changed only because of those mount points is not changed either.
+    return kept.filter((c) => c.kind !== 'C' || kept.some((o) => o !== c && o.path.startsWith(`${c.path}/`)) || !changes.some((o) => o.path.startsWith(`${c.path}/`)));
   }
 
   /** Image ids that containers use, each with one such container's id. */

@@ -11,3 +11,5 @@ export { buildSpec, parseUserSpec, resolveUser, type SpecInput } from './spec.js
 export { formatEntry, parseLogLine, parseTimeFilter, readLogs, type LogEntry, type ReadLogsOptions } from './logs.js';
 export { VolumeStore, isValidVolumeName, type VolumeRecord } from './volumes.js';
 export { OciRuntime, defaultOciRoot, ociFeatures } from './oci-runtime.js';
+export { copyFromContainer, copyToContainer, type CopyFromContainerOptions, type CopyToContainerOptions } from './copy.js';
+export { containerChanges, type Change } from './diff.js';

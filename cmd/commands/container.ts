@@ -8,6 +8,7 @@ import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
 import { registerContainerPrune } from './system.js';
 import { registerTop } from './top.js';
+import { registerCp, registerDiff } from './cp.js';
 
 export function registerContainer(program: Command): void {
   const container = program.command('container').description('Manage containers').enablePositionalOptions();
@@ -20,4 +21,6 @@ export function registerContainer(program: Command): void {
   registerInspect(container, true);
   registerContainerPrune(container);
   registerTop(container);
+  registerCp(container);
+  registerDiff(container);
 }

@@ -150,6 +150,29 @@ describe.skipIf(skip !== undefined)('exec, terminals, init, volumes, other runti
     expect(listed).toBe(false);
   });
 
+  it.concurrent('cp copies both ways, diff lists what the container changed', async ({ expect }) => {
+    await h.withContainer([], ['sh', '-c', 'echo made > /made; rm /bin/vi; sleep 60'], async (id) => {
+      await h.waitForLog(id, '', 2000).catch(() => undefined);
+      await sleep(300);
+      const host = join(h.work, `cp-${id.slice(0, 8)}`);
+      await writeFile(host, 'from host\n');
+      await h.berthOk(['cp', host, `${id}:/tmp/in`]);
+      expect((await h.berthOk(['exec', id, 'cat', '/tmp/in'])).stdout).toBe('from host\n');
+      await h.berthOk(['cp', `${id}:/made`, `${host}-out`]);
+      expect(await readFile(`${host}-out`, 'utf8')).toBe('made\n');
+      const missing = await h.berth(['cp', `${id}:/no/such`, `${host}-x`]);
+      expect(missing.code).toBe(125);
+      expect(missing.stderr).toContain('Could not find the file /no/such');
+      const diff = (await h.berthOk(['diff', id])).stdout.split('\n').filter((l) => l !== '');
+      expect(diff).toContain('A /made');
+      expect(diff).toContain('D /bin/vi');
+      expect(diff).toContain('A /tmp/in');
+      // berth's own mount points are not the container's changes.
+      expect(diff).not.toContain('A /etc/hosts');
+      expect(diff).not.toContain('A /proc');
+    });
+  });
+
   it('system prune removes stopped containers and what a crash left behind', async () => {
     const id = await h.runDetached([], ['true']);
     await h.berthOk(['wait', id]);
