@@ -4,3 +4,4 @@
  */
 export * from './hierarchy.js';
 export * from './leaf.js';
+export * from './devices.js';

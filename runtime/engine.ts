@@ -14,7 +14,7 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotF
 import type { MetadataDb } from '../common/metadata.js';
 import type { StateLayout } from '../common/paths.js';
 import { loadFsx } from '../common/sys/fsx.js';
-import type { ContainerCgroup } from '../cgroups/index.js';
+import { applyDeviceRules, type ContainerCgroup } from '../cgroups/index.js';
 import type { ImageRecord } from '../image/index.js';
 import type { ImageConfig, RuntimeSpec } from '../oci/index.js';
 import type { ContainerConfig, MountRequest, Ulimit } from './config.js';
@@ -372,6 +372,7 @@ export class ContainerEngine {
       const fifo = join(dir, 'exec.fifo');
       loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
       cgroup = await this.#deps.cgroups.create(id);
+      await applyDeviceRules(cgroup.paths, spec.linux?.resources?.devices ?? []);
       const plan = buildPlan({
         spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
         execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(), init: config.init,
@@ -481,7 +482,11 @@ export class ContainerEngine {
     const fifo = join(dir, 'exec.fifo');
     loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
     const cgroup = await this.#deps.cgroups.attach(record.id).catch(async (err: unknown) => {
-      if (err instanceof NotFoundError) return this.#deps.cgroups.create(record.id);
+      if (err instanceof NotFoundError) {
+        const made = await this.#deps.cgroups.create(record.id);
+        await applyDeviceRules(made.paths, spec.linux?.resources?.devices ?? []);
+        return made;
+      }
       throw err;
     });
     const plan = buildPlan({

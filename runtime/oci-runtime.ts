@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, unlink, writeFile, rename } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { CgroupManager } from '../cgroups/index.js';
+import { CgroupManager, applyDeviceRules } from '../cgroups/index.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import { loadFsx } from '../common/sys/fsx.js';
 import { runtimeSpecVersion, type RuntimeFeatures, type RuntimeSpec, type RuntimeState } from '../oci/index.js';
@@ -109,6 +109,7 @@ export class OciRuntime {
     let cgroup: Awaited<ReturnType<CgroupManager['create']>> | undefined;
     try {
       cgroup = await manager.create(basename(cgroupsPath));
+      await applyDeviceRules(cgroup.paths, spec.linux?.resources?.devices ?? []);
       const fifo = join(dir, 'exec.fifo');
       loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
       const view: CgroupView = manager.layout.mode === 'v2'
