@@ -604,9 +604,12 @@ export class ContainerEngine {
       throw err;
     }
     const { record } = view;
-    if (view.status === 'removing') {
+    if (view.status === 'removing' && options.force !== true) {
       if (options.ifExists === true) return record.id;
-      throw new FailedPreconditionError(`Removal of container ${record.name} is already in progress`);
+      // Every step below is idempotent: -f finishes a removal whose berth died half way.
+      throw new FailedPreconditionError(`Removal of container ${record.name} is already in progress`, {
+        hint: `If no other berth is removing it, finish the removal with "berth rm -f ${record.name}"`,
+      });
     }
     if (view.running && options.force !== true) {
       throw new FailedPreconditionError(`You cannot remove a ${view.status} container ${record.id}`, {

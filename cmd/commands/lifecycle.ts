@@ -4,6 +4,7 @@
  * failure and fail at the end, printing each error, as docker does.
  */
 import { Option, type Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { UsageError } from '../../common/errors.js';
 import type { ContainerEngine } from '../../runtime/index.js';
 import { attachToContainer } from '../attach.js';
@@ -100,6 +101,8 @@ export function registerLifecycle(program: Command): void {
     // Used by the monitor's exit command for --rm: succeed when the container is already gone.
     .addOption(new Option('--if-exists').hideHelp())
     .action(withContext(async (ctx, names: string[], flags: { force?: boolean; ifExists?: boolean; volumes?: boolean }) => {
+      // The monitor's exit command must not make a store that is gone (removed meanwhile).
+      if (flags.ifExists === true && !existsSync(ctx.layout.database())) return;
       const engine = ctx.engine();
       await each(names, async (name) => {
         await engine.remove(name, { force: flags.force === true, ifExists: flags.ifExists === true, volumes: flags.volumes === true });

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { InvalidArgumentError, UsageError } from '../../common/errors.js';
+import { InterruptedError, InvalidArgumentError, UsageError } from '../../common/errors.js';
 import type { CreateOptions, MountRequest, PullPolicy, Ulimit } from '../../runtime/index.js';
 import { attachToContainer } from '../attach.js';
 import type { CommandContext } from '../context.js';
@@ -95,9 +95,9 @@ export function registerRun(program: Command): void {
     }));
 }
 
-async function pullMissing(ctx: CommandContext, name: string): Promise<string> {
+async function pullMissing(ctx: CommandContext, name: string, signal?: AbortSignal): Promise<string> {
   process.stderr.write(`Unable to find image '${name}' locally\n`);
-  return pullForRun(ctx, name, process.stderr);
+  return pullForRun(ctx, name, process.stderr, signal);
 }
 
 async function run(ctx: CommandContext, image: string, command: readonly string[], flags: RunFlags): Promise<void> {
@@ -105,9 +105,29 @@ async function run(ctx: CommandContext, image: string, command: readonly string[
   if (flags.detach === true && flags.rm === true && flags.interactive === true && flags.tty === true) {
     // docker allows it; nothing special to do.
   }
-  const engine = ctx.engine((name) => pullMissing(ctx, name));
-  const created = await engine.create(options);
+  const pulling = new AbortController();
+  const engine = ctx.engine((name) => pullMissing(ctx, name, pulling.signal));
+  // A signal while the container is being made would leave it half made: note it, let the
+  // create finish, then take the container away again and stop, as for Ctrl-C in a pull.
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupted ??= sig;
+    pulling.abort(new InterruptedError(`Interrupted (${sig})`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let created;
+  try {
+    created = await engine.create(options);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   const id = created.record.id;
+  if (interrupted !== undefined) {
+    await engine.remove(id, { force: true, ifExists: true, volumes: options.autoRemove === true });
+    throw new InterruptedError(`Interrupted (${interrupted}) while creating the container; it was removed`);
+  }
   if (flags.detach === true) {
     try {
       await engine.start(id);
