@@ -146,11 +146,15 @@ export class WorkerSink extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    // A copy the worker may own: the source's buffers can be slices of a shared pool.
-    const copy = new Uint8Array(chunk);
-    this.#inFlight += copy.byteLength;
-    const message: ToWorker = { type: 'data', chunk: copy.buffer };
-    this.#worker.postMessage(message, [copy.buffer]);
+    // The worker must own what it gets. A chunk that is the whole of its ArrayBuffer (what
+    // sockets hand out for large reads) moves without a copy: the stages before this one
+    // (hashing, the blob write) are done with it once it arrives here. Slices of a shared
+    // pool are copied.
+    const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
+    const owned = whole ? chunk.buffer : new Uint8Array(chunk).buffer;
+    this.#inFlight += owned.byteLength;
+    const message: ToWorker = { type: 'data', chunk: owned };
+    this.#worker.postMessage(message, [owned]);
     if (this.#inFlight <= maxInFlight) callback();
     else this.#blocked = callback;
   }
