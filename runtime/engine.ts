@@ -30,7 +30,8 @@ import { VolumeStore } from './volumes.js';
 import { copyFromContainer, copyToContainer } from './copy.js';
 import { containerChanges, type Change } from './diff.js';
 import { createArgs, findRuntime, mountOverlay, runtimeCommand, unmountIfMounted, type ExternalRuntime } from './external.js';
-import { allCapabilities } from './defaults.js';
+import { currentHardLimits, hostCapabilities, monitorAlive, readImageFile } from './host.js';
+import { parseSignal } from './signals.js';
 
 /** What the engine is built from. */
 export interface EngineDeps {
@@ -120,31 +121,6 @@ export interface ContainerView {
 const defaultLogMaxSize = 10 * 1024 * 1024;
 const defaultLogMaxFiles = 3;
 const S_IFIFO = 0o010000;
-
-const signalNumbers: Readonly<Record<string, number>> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
-  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
-  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
-  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
-};
-
-/** Parses a signal as docker does: "KILL", "SIGKILL", "9"; throws InvalidArgumentError. */
-export function parseSignal(value: string): number {
-  const upper = value.toUpperCase();
-  if (/^\d+$/.test(value)) {
-    const n = Number(value);
-    if (n >= 1 && n <= 64) return n;
-  } else {
-    const n = signalNumbers[upper.startsWith('SIG') ? upper : `SIG${upper}`];
-    if (n !== undefined) return n;
-    const rt = /^SIGRTMIN(?:\+(\d+))?$|^SIGRTMAX(?:-(\d+))?$/.exec(upper.startsWith('SIG') ? upper : `SIG${upper}`);
-    if (rt !== null) {
-      const n2 = rt[0].includes('MAX') ? 64 - Number(rt[2] ?? 0) : 34 + Number(rt[1] ?? 0);
-      if (n2 >= 34 && n2 <= 64) return n2;
-    }
-  }
-  throw new InvalidArgumentError(`Invalid signal: ${value}`, { hint: 'Give a signal name such as SIGTERM or KILL, or a number from 1 to 64' });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -821,45 +797,6 @@ export class ContainerEngine {
   }
 }
 
-/** True when `pid` is a berth-monitor that has not exited. */
-function monitorAlive(pid: number): boolean {
-  if (pid <= 0) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return comm === 'berth-monitor' && state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-/** The capabilities this process may hand on (its bounding set): what --privileged gives. */
-function hostCapabilities(): string[] {
-  const status = readFileSync('/proc/self/status', 'latin1');
-  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
-  const mask = BigInt(`0x${m?.[1] ?? '0'}`);
-  return allCapabilities.filter((_c, bit) => ((mask >> BigInt(bit)) & 1n) === 1n);
-}
-
-/** Hard limits of this process by rlimit type (RLIMIT_NOFILE, ...), from /proc/self/limits. */
-function currentHardLimits(): Map<string, number> {
-  const names: Readonly<Record<string, string>> = {
-    'Max cpu time': 'RLIMIT_CPU', 'Max file size': 'RLIMIT_FSIZE', 'Max data size': 'RLIMIT_DATA', 'Max stack size': 'RLIMIT_STACK',
-    'Max core file size': 'RLIMIT_CORE', 'Max resident set': 'RLIMIT_RSS', 'Max processes': 'RLIMIT_NPROC', 'Max open files': 'RLIMIT_NOFILE',
-    'Max locked memory': 'RLIMIT_MEMLOCK', 'Max address space': 'RLIMIT_AS', 'Max file locks': 'RLIMIT_LOCKS',
-    'Max pending signals': 'RLIMIT_SIGPENDING', 'Max msgqueue size': 'RLIMIT_MSGQUEUE', 'Max nice priority': 'RLIMIT_NICE',
-    'Max realtime priority': 'RLIMIT_RTPRIO', 'Max realtime timeout': 'RLIMIT_RTTIME',
-  };
-  const out = new Map<string, number>();
-  for (const line of readFileSync('/proc/self/limits', 'latin1').split('\n').slice(1)) {
-    const m = /^(.+?)\s{2,}(\S+)\s+(\S+)/.exec(line);
-    const type = m === null ? undefined : names[m[1] ?? ''];
-    if (m !== null && type !== undefined) out.set(type, m[3] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[3]));
-  }
-  return out;
-}
-
 function signalProcess(record: ContainerRecord, signal: number): void {
   if (!sameProcess(record.pid, record.pidStart)) return;
   try {
@@ -878,34 +815,6 @@ function loadText(path: string): string | undefined {
   }
 }
 
-/**
- * A file of the image as the merged rootfs would show it: the topmost layer that has it,
- * unless a layer above whites it out or makes a directory on its path opaque. `lowers`
- * are the layer directories, topmost first.
- */
-export async function readImageFile(lowers: readonly string[], path: string): Promise<string | undefined> {
-  const parts = path.split('/').filter((p) => p !== '');
-  for (const lower of lowers) {
-    let hidden = false;
-    // A whiteout of the file or of one of its directories hides it in lower layers.
-    for (let i = 1; i <= parts.length; i++) {
-      const st = await lstat(join(lower, ...parts.slice(0, i))).catch(() => undefined);
-      if (st === undefined) break;
-      if (st.isCharacterDevice() && st.rdev === 0) {
-        hidden = true;
-        break;
-      }
-      if (i === parts.length && st.isFile()) return readFile(join(lower, ...parts), 'utf8');
-    }
-    if (hidden) return undefined;
-    for (let i = 1; i < parts.length; i++) {
-      try {
-        const opaque = loadFsx().lgetxattr(join(lower, ...parts.slice(0, i)), 'trusted.overlay.opaque');
-        if (opaque.toString() === 'y') return undefined;
-      } catch {
-        // no such directory or no xattr
-      }
-    }
-  }
-  return undefined;
-}
+
+export { parseSignal } from './signals.js';
+export { readImageFile } from './host.js';

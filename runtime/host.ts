@@ -1,0 +1,81 @@
+/**
+ * Facts about this host and its processes that the engine asks for: whether a monitor
+ * still runs, the capabilities berth may hand on, its hard resource limits, and files of
+ * an image as its merged rootfs would show them.
+ */
+import { readFileSync } from 'node:fs';
+import { lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadFsx } from '../common/sys/fsx.js';
+import { allCapabilities } from './defaults.js';
+
+/** True when `pid` is a berth-monitor that has not exited. */
+export function monitorAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return comm === 'berth-monitor' && state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** The capabilities this process may hand on (its bounding set): what --privileged gives. */
+export function hostCapabilities(): string[] {
+  const status = readFileSync('/proc/self/status', 'latin1');
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+  const mask = BigInt(`0x${m?.[1] ?? '0'}`);
+  return allCapabilities.filter((_c, bit) => ((mask >> BigInt(bit)) & 1n) === 1n);
+}
+
+/** Hard limits of this process by rlimit type (RLIMIT_NOFILE, ...), from /proc/self/limits. */
+export function currentHardLimits(): Map<string, number> {
+  const names: Readonly<Record<string, string>> = {
+    'Max cpu time': 'RLIMIT_CPU', 'Max file size': 'RLIMIT_FSIZE', 'Max data size': 'RLIMIT_DATA', 'Max stack size': 'RLIMIT_STACK',
+    'Max core file size': 'RLIMIT_CORE', 'Max resident set': 'RLIMIT_RSS', 'Max processes': 'RLIMIT_NPROC', 'Max open files': 'RLIMIT_NOFILE',
+    'Max locked memory': 'RLIMIT_MEMLOCK', 'Max address space': 'RLIMIT_AS', 'Max file locks': 'RLIMIT_LOCKS',
+    'Max pending signals': 'RLIMIT_SIGPENDING', 'Max msgqueue size': 'RLIMIT_MSGQUEUE', 'Max nice priority': 'RLIMIT_NICE',
+    'Max realtime priority': 'RLIMIT_RTPRIO', 'Max realtime timeout': 'RLIMIT_RTTIME',
+  };
+  const out = new Map<string, number>();
+  for (const line of readFileSync('/proc/self/limits', 'latin1').split('\n').slice(1)) {
+    const m = /^(.+?)\s{2,}(\S+)\s+(\S+)/.exec(line);
+    const type = m === null ? undefined : names[m[1] ?? ''];
+    if (m !== null && type !== undefined) out.set(type, m[3] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[3]));
+  }
+  return out;
+}
+
+/**
+ * A file of the image as the merged rootfs would show it: the topmost layer that has it,
+ * unless a layer above whites it out or makes a directory on its path opaque. `lowers`
+ * are the layer directories, topmost first.
+ */
+export async function readImageFile(lowers: readonly string[], path: string): Promise<string | undefined> {
+  const parts = path.split('/').filter((p) => p !== '');
+  for (const lower of lowers) {
+    let hidden = false;
+    // A whiteout of the file or of one of its directories hides it in lower layers.
+    for (let i = 1; i <= parts.length; i++) {
+      const st = await lstat(join(lower, ...parts.slice(0, i))).catch(() => undefined);
+      if (st === undefined) break;
+      if (st.isCharacterDevice() && st.rdev === 0) {
+        hidden = true;
+        break;
+      }
+      if (i === parts.length && st.isFile()) return readFile(join(lower, ...parts), 'utf8');
+    }
+    if (hidden) return undefined;
+    for (let i = 1; i < parts.length; i++) {
+      try {
+        const opaque = loadFsx().lgetxattr(join(lower, ...parts.slice(0, i)), 'trusted.overlay.opaque');
+        if (opaque.toString() === 'y') return undefined;
+      } catch {
+        // no such directory or no xattr
+      }
+    }
+  }
+  return undefined;
+}
