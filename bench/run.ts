@@ -3,9 +3,12 @@
  * next to `podman run --rm`, `docker run --rm` (a private dockerd), bare `crun run` and
  * `runc run` of the same image as an OCI bundle, and the `node -e 0` floor, all with no
  * network (berth's default for now), in one run, tools interleaved round-robin; then the same
- * engines with their default networks, for information; then the memory of berth-monitor next
- * to podman's conmon (and docker's shim). Prints markdown tables of medians, min, max and the
- * ratio to podman's median (goal: berth ≤ 0.6× podman; berth-monitor ≤ 1 MB).
+ * engines with their default networks, for information; then `berth exec ID true` next to
+ * `podman exec`, `docker exec` and bare `runc exec`, each into one long-running `sleep 3600`
+ * container (`--network none`) started before timing and removed right after the exec rounds
+ * (start-exec.ts); then the memory of berth-monitor next to podman's conmon (and docker's
+ * shim). Prints markdown tables of medians, min, max and the ratio to podman's median (goal:
+ * berth ≤ 0.6× podman, for run and for exec; berth-monitor ≤ 1 MB).
  *
  * The image is busybox built from Debian's /bin/busybox with umoci (as scripts/demo.sh does),
  * pushed with skopeo to docker-registry on 127.0.0.1 and pulled by berth, podman and docker
@@ -13,12 +16,13 @@
  *
  * Runs as root. Environment:
  *  - `BENCH_RUNS` timed runs per tool (default 20); `BENCH_WARMUP` untimed rounds first (3);
- *  - `BENCH_TOOLS` a comma list of the ids in {@link mainIds} and {@link defaultIds} (default all);
+ *  - `BENCH_TOOLS` a comma list of the ids in {@link mainIds}, {@link defaultIds} and {@link execIds}
+ *    (default all);
  *  - `BENCH_WORK` parent of the run's scratch dir, where the stores go (default /var/tmp);
  *  - `BENCH_TIMEOUT` seconds one command may take before its run counts as failed (60).
  * Everything it starts is stopped by pid and everything it creates is removed at the end
- * (stores, dockerd, registry, containers, cgroup parents, the private netns), also after an
- * error or Ctrl-C (exit 130). It never touches /var/lib/berth, /var/lib/docker or the default
+ * (stores, dockerd, registry, containers, the exec rows' long-running containers, cgroup
+ * parents, the private netns), also after an error or Ctrl-C (exit 130). It never touches /var/lib/berth, /var/lib/docker or the default
  * podman store.
  */
 import { mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
@@ -31,6 +35,7 @@ import { CommandFailedError, check, lastLines, output, runCommand } from './proc
 import { pushLayout, startRegistry, writeRegistriesConf } from './registry.js';
 import type { ToolResult } from './report.js';
 import type { Runner } from './runners.js';
+import { berthExecRunner, dockerExecRunner, podmanExecRunner, runcExecRunner } from './start-exec.js';
 import { formatStartReport, formatMs } from './start-report.js';
 import {
   ContainerRunner, Engines, NodeFloorRunner, OciRuntimeRunner, berthRunner, dockerRunner, podmanRunner, type StartContext,
@@ -41,8 +46,10 @@ import { Teardown, removeTree } from './teardown.js';
 const mainIds = ['node', 'berth', 'podman', 'docker', 'crun', 'crun-cgv1', 'runc'] as const;
 /** The default-network rows. */
 const defaultIds = ['berth-default', 'podman-default', 'docker-default'] as const;
-type ToolId = (typeof mainIds)[number] | (typeof defaultIds)[number];
-const toolIds: readonly ToolId[] = [...mainIds, ...defaultIds];
+/** The exec rows: `exec CONTAINER true` into a long-running container, timed after the start rows. */
+const execIds = ['berth-exec', 'podman-exec', 'docker-exec', 'runc-exec'] as const;
+type ToolId = (typeof mainIds)[number] | (typeof defaultIds)[number] | (typeof execIds)[number];
+const toolIds: readonly ToolId[] = [...mainIds, ...defaultIds, ...execIds];
 
 const factories: Record<ToolId, (engines: Engines, ctx: StartContext) => Runner> = {
   node: () => new NodeFloorRunner(),
@@ -55,6 +62,10 @@ const factories: Record<ToolId, (engines: Engines, ctx: StartContext) => Runner>
   'berth-default': (e, ctx) => berthRunner(e, ctx, 'default'),
   'podman-default': (e, ctx) => podmanRunner(e, ctx, 'default'),
   'docker-default': (e, ctx) => dockerRunner(e, ctx, 'default'),
+  'berth-exec': (e, ctx) => berthExecRunner(e, ctx),
+  'podman-exec': (e, ctx) => podmanExecRunner(e, ctx),
+  'docker-exec': (e, ctx) => dockerExecRunner(e, ctx),
+  'runc-exec': (_, ctx) => runcExecRunner(ctx),
 };
 
 interface Options {
@@ -217,24 +228,30 @@ async function bench(options: Options, signal: AbortSignal, teardown: Teardown):
     teardown.add(`${id} teardown`, () => runner.teardown());
     slots.push({ id, runner, times: [] });
   }
-  for (const slot of slots) {
-    signal.throwIfAborted();
-    try {
-      log(`setting up ${slot.id}`);
-      await slot.runner.setup();
-      log(`ready: ${slot.runner.label()}`);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      slot.failure = `cannot run here: ${message(err)}`;
-      log(`${slot.id} ${slot.failure}`);
+  const isExec = (s: Slot): boolean => (execIds as readonly string[]).includes(s.id);
+  const startSlots = slots.filter((s) => !isExec(s));
+  const execSlots = slots.filter(isExec);
+  const notes: string[] = [];
+  await setupSlots(startSlots, signal);
+  await runRounds(startSlots, options, signal);
+  if (execSlots.length > 0) {
+    // The long-running containers exist only for the exec rounds.
+    log('exec: starting one long-running container per tool');
+    await setupSlots(execSlots, signal);
+    await runRounds(execSlots, options, signal);
+    for (const slot of execSlots) {
+      log(`exec: removing ${slot.id}'s container`);
+      await slot.runner.teardown().catch((err: unknown) => {
+        if (signal.aborted) throw err;
+        notes.push(`${slot.id}: removing its long-running container failed: ${message(err)}.`);
+        log(`${slot.id}: removing its container failed: ${message(err)}`);
+      });
     }
   }
-  await runRounds(slots, options, signal);
   const monitors = await measureMonitors(engines, slots, ctx.ref, signal);
   const result = (s: Slot): ToolResult => ({
     id: s.id, label: s.runner.label(), times: s.times, ...(s.failure === undefined ? {} : { failure: s.failure }),
   });
-  const notes: string[] = [];
   const seen = slots.filter((s) => s.runner instanceof ContainerRunner && s.failure?.startsWith('cannot run here') !== true)
     .map((s) => `${s.id}: ${(s.runner as ContainerRunner).interfaces.join(', ') || 'none'}`);
   if (seen.length > 0) notes.push(`Network interfaces a container sees (/proc/net/dev, from a run at setup): ${seen.join('; ')}.`);
@@ -254,15 +271,33 @@ async function bench(options: Options, signal: AbortSignal, teardown: Teardown):
   return formatStartReport(
     slots.filter((s) => (mainIds as readonly string[]).includes(s.id)).map(result),
     slots.filter((s) => (defaultIds as readonly string[]).includes(s.id)).map(result),
+    execSlots.map(result),
     monitors,
     { date: new Date(), runs: options.runs, warmup: options.warmup, imageLine, storeFs: await storeFs(work), command: commandLine(), notes },
   );
 }
 
-/** Reads the monitors of the engines whose `--network none` row got set up. */
+/** Sets up each slot in turn; one that cannot run here keeps why, and is skipped later. */
+async function setupSlots(slots: readonly Slot[], signal: AbortSignal): Promise<void> {
+  for (const slot of slots) {
+    signal.throwIfAborted();
+    try {
+      log(`setting up ${slot.id}`);
+      await slot.runner.setup();
+      log(`ready: ${slot.runner.label()}`);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      slot.failure = `cannot run here: ${message(err)}`;
+      log(`${slot.id} ${slot.failure}`);
+    }
+  }
+}
+
+/** Reads the monitors of the engines one of whose rows got set up. */
 async function measureMonitors(engines: Engines, slots: readonly Slot[], ref: string, signal: AbortSignal): Promise<MonitorReading[]> {
   // An engine is ready when one of its rows got set up.
-  const ready = (engine: string): boolean => slots.some((s) => (s.id === engine || s.id === `${engine}-default`) && !(s.failure ?? '').startsWith('cannot run here'));
+  const ready = (engine: string): boolean => slots.some((s) => [engine, `${engine}-default`, `${engine}-exec`].includes(s.id) &&
+    !(s.failure ?? '').startsWith('cannot run here'));
   const made = engines.made();
   const out: MonitorReading[] = [];
   const steps: [string, (() => Promise<MonitorReading>) | undefined][] = [

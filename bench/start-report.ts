@@ -1,7 +1,8 @@
 /**
  * The start benchmark's result as markdown, in the shape of the pull benchmark's report
  * (report.ts): a heading, the machine, a table of medians, min and max with the ratio to
- * podman's median, the goal line; then the default-network table and the monitors' memory.
+ * podman's median, the goal line; then the default-network table, the exec table (ratio to
+ * `podman exec`, with its own goal line) and the monitors' memory.
  */
 import type { MonitorReading } from './monitors.js';
 import { machineLine, type ToolResult } from './report.js';
@@ -31,10 +32,14 @@ export function formatMs(ms: number): string {
   return `${ms.toFixed(1)} ms`;
 }
 
-/** The whole report. `main` are the like-for-like (`--network none`) rows, `defaults` the default-network ones. */
+/**
+ * The whole report. `main` are the like-for-like (`--network none`) rows, `defaults` the
+ * default-network ones, `exec` the `exec CONTAINER true` rows (ids `berth-exec`, `podman-exec`, ...).
+ */
 export function formatStartReport(
   main: readonly ToolResult[],
   defaults: readonly ToolResult[],
+  exec: readonly ToolResult[],
   monitors: readonly MonitorReading[],
   info: StartRunInfo,
 ): string {
@@ -50,12 +55,25 @@ export function formatStartReport(
       '(crun and runc: the bundle\'s new, empty network namespace).',
     '',
   ];
-  lines.push(...table(main, podman, 'median ÷ podman'));
-  lines.push('', goalLine(summaryOf(main.find((r) => r.id === 'berth')), podman));
+  // Empty when BENCH_TOOLS picks only other rows.
+  if (main.length > 0) {
+    lines.push(...table(main, podman, 'median ÷ podman'));
+    lines.push('', goalLine(summaryOf(main.find((r) => r.id === 'berth')), podman));
+  }
   if (defaults.length > 0) {
     const podmanDefault = summaryOf(defaults.find((r) => r.id === 'podman-default'));
     lines.push('', '#### Default networks (for information)', '');
     lines.push(...table(defaults, podmanDefault, 'median ÷ podman default'));
+  }
+  if (exec.length > 0) {
+    const podmanExec = summaryOf(exec.find((r) => r.id === 'podman-exec'));
+    lines.push('', '#### Exec into a running container', '');
+    lines.push('Each engine first starts one container running `sleep 3600` with `--network none` (podman with the runtime named in its row; ' +
+      'runc: `runc run -d` of the bundle set to run `sleep 3600`), untimed; each timed command is one `exec CONTAINER true`, ' +
+      `${info.runs} timed run${info.runs === 1 ? '' : 's'} after ${info.warmup} warm-up round${info.warmup === 1 ? '' : 's'}, ` +
+      'tools interleaved round-robin; the containers are removed after the exec rounds.', '');
+    lines.push(...table(exec, podmanExec, 'median ÷ podman exec'));
+    lines.push('', goalLine(summaryOf(exec.find((r) => r.id === 'berth-exec')), podmanExec, 'exec'));
   }
   if (monitors.length > 0) {
     lines.push('', '#### Monitor memory (one detached `sleep 60` container each)', '');
@@ -90,12 +108,14 @@ function table(results: readonly ToolResult[], base: Summary | undefined, ratioT
   return lines;
 }
 
-function goalLine(berth: Summary | undefined, podman: Summary | undefined): string {
+function goalLine(berth: Summary | undefined, podman: Summary | undefined, what: 'run' | 'exec' = 'run'): string {
+  const name = (tool: string): string => (what === 'exec' ? `${tool} exec` : tool);
   if (berth === undefined || podman === undefined) {
-    return `berth ÷ podman: n/a (${berth === undefined ? 'berth' : 'podman'} has no timings); goal ≤ ${startGoalRatio}.`;
+    return `${name('berth')} ÷ ${name('podman')}: n/a (${name(berth === undefined ? 'berth' : 'podman')} has no timings); goal ≤ ${startGoalRatio}.`;
   }
   const ratio = berth.median / podman.median;
-  return `berth ÷ podman (\`--network none\`): **${ratio.toFixed(2)}** (goal ≤ ${startGoalRatio}: ${ratio <= startGoalRatio ? 'met' : 'not met'}).`;
+  const which = what === 'exec' ? '' : ' (`--network none`)';
+  return `${name('berth')} ÷ ${name('podman')}${which}: **${ratio.toFixed(2)}** (goal ≤ ${startGoalRatio}: ${ratio <= startGoalRatio ? 'met' : 'not met'}).`;
 }
 
 function summaryOf(r: ToolResult | undefined): Summary | undefined {
