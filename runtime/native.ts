@@ -3,13 +3,13 @@
  * inherited pipe, the helper's reply comes back on another, and the monitor stays behind,
  * detached, as the container's parent.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContainerCommandError, HelperError, UnsupportedError } from '../common/errors.js';
-import { parseReply, planFdEnv, replyFdEnv } from './protocol.js';
+import { parseReply, planFdEnv, replyFdEnv, type HelperReply } from './protocol.js';
 
 /** Paths of the native programs. */
 export interface NativePrograms {
@@ -58,15 +58,74 @@ export interface CreatedProcess {
   readonly monitorPid: number;
 }
 
-/** Maps a helper's failure to the error docker would give. */
-function replyError(stage: string, errno: number, message: string): Error {
+/** Maps a helper's failure to the error docker would give; `what` says what failed. */
+function replyError(stage: string, errno: number, message: string, what: string): Error {
   const ENOENT = 2;
   const EACCES = 13;
   const ENOEXEC = 8;
   if (stage === 'exec' && (errno === ENOENT || errno === EACCES || errno === ENOEXEC)) {
     return new ContainerCommandError(message, errno === ENOENT);
   }
-  return new HelperError(`failed to create the container: ${message}`, { stage, errno });
+  return new HelperError(`${what}: ${message}`, { stage, errno });
+}
+
+/** A native program started with a plan on fd 3 and its reply read from fd 4. */
+interface NativeRun {
+  readonly child: ChildProcess;
+  /** The first reply line, parsed; undefined when the program closed fd 4 without one. */
+  readonly reply: Promise<HelperReply | undefined>;
+  /** Its exit status (128+N for signal N). */
+  readonly exited: Promise<number>;
+}
+
+/**
+ * Starts `file` (berth-monitor or berth-helper) with `plan` on fd 3 and reads one reply
+ * line from fd 4 (protocol.ts). The reading stops at the line, in case something else
+ * still holds a copy of the pipe. Resolves once the program runs.
+ */
+async function startNative(
+  file: string, args: readonly string[], plan: Buffer,
+  options: { readonly stdio: readonly (StdioNull | StdioPipe | number)[]; readonly detached: boolean },
+): Promise<NativeRun> {
+  const child = spawn(file, args, {
+    detached: options.detached,
+    stdio: [...options.stdio, 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', [planFdEnv]: '3', [replyFdEnv]: '4' },
+  });
+  const planPipe = child.stdio[3] as NodeJS.WritableStream | null;
+  const replyPipe = child.stdio[4] as (NodeJS.ReadableStream & { destroy(): void }) | null;
+  if (planPipe === null || replyPipe === null) throw new HelperError(`Cannot talk to ${basename(file)}: its pipes are missing`);
+  const exited = new Promise<number>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : signalNumber(signal))));
+  });
+  exited.catch(() => undefined);
+  const reply = new Promise<HelperReply | undefined>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const done = (): void => {
+      replyPipe.removeAllListeners('data');
+      replyPipe.destroy();
+      const line = Buffer.concat(chunks).toString('utf8').trim().split('\n')[0] ?? '';
+      try {
+        resolve(line === '' ? undefined : parseReply(line));
+      } catch (err) {
+        reject(err);
+      }
+    };
+    replyPipe.on('data', (c: Buffer) => {
+      chunks.push(c);
+      if (c.includes(10)) done();
+    });
+    replyPipe.once('end', done);
+    replyPipe.once('error', done);
+  });
+  reply.catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (err) => reject(new HelperError(`Cannot run ${file}: ${err.message}`, { cause: err, hint: 'Run "npm run build" (it builds runtime/native)' })));
+  });
+  planPipe.on('error', () => undefined);
+  planPipe.end(plan);
+  return { child, reply, exited };
 }
 
 /** Starts the monitor with `plan`; resolves once the container process waits to be started. */
@@ -83,57 +142,35 @@ export async function startMonitor(programs: NativePrograms, plan: Buffer, optio
   }
   // The monitor's own complaints (it has no one else to tell once detached).
   const errFd = openSync(join(options.dir, 'monitor.log'), 'a', 0o600);
-  let child;
+  let run: NativeRun;
   try {
-    child = spawn(programs.monitor, args, {
-      detached: true,
-      stdio: ['ignore', 'ignore', errFd, 'pipe', 'pipe'],
-      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', [planFdEnv]: '3', [replyFdEnv]: '4' },
-    });
+    run = await startNative(programs.monitor, args, plan, { stdio: ['ignore', 'ignore', errFd], detached: true });
   } finally {
     closeSync(errFd);
   }
-  const planPipe = child.stdio[3];
-  const replyPipe = child.stdio[4];
-  if (planPipe === null || replyPipe === null || planPipe === undefined || replyPipe === undefined) throw new HelperError('Cannot talk to berth-monitor: its pipes are missing');
-  const spawned = new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (err) => reject(new HelperError(`Cannot run berth-monitor (${programs.monitor}): ${err.message}`, { cause: err })));
-  });
-  // One line, then the monitor closes its end; stop at the line in case something else
-  // still holds a copy of the pipe.
-  const replyText = new Promise<string>((resolve) => {
-    const chunks: Buffer[] = [];
-    const done = (): void => {
-      replyPipe.removeAllListeners('data');
-      replyPipe.destroy();
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    };
-    replyPipe.on('data', (c: Buffer) => {
-      chunks.push(c);
-      if (c.includes(10)) done();
-    });
-    replyPipe.once('close', done);
-    replyPipe.once('error', done);
-  });
-  await spawned;
-  const monitorPid = child.pid ?? 0;
-  (planPipe as NodeJS.WritableStream).on('error', () => undefined);
-  (planPipe as NodeJS.WritableStream).end(plan);
-  const text = (await replyText).trim();
-  child.unref();
-  if (text === '') {
-    const code = await new Promise<number | null>((resolve) => {
-      if (child.exitCode !== null) resolve(child.exitCode);
-      else child.once('exit', (c) => resolve(c));
-    });
-    throw new HelperError(`berth-monitor exited (${String(code)}) without creating the container`, {
+  const reply = await run.reply;
+  run.child.unref();
+  if (reply === undefined) {
+    throw new HelperError(`berth-monitor exited (${await run.exited}) without creating the container`, {
       hint: `See ${join(options.dir, 'monitor.log')}`,
     });
   }
-  const reply = parseReply(text.split('\n')[0] ?? '');
-  if (reply.type === 'error') throw replyError(reply.stage, reply.errno, reply.message);
-  return { pid: reply.pid, monitorPid };
+  if (reply.type === 'error') throw replyError(reply.stage, reply.errno, reply.message, 'failed to create the container');
+  return { pid: reply.pid, monitorPid: run.child.pid ?? 0 };
+}
+
+/**
+ * Runs berth-helper directly with `plan` and this process's stdio, for `berth oci create`
+ * (the caller's stdio become the container's, as with runc); resolves with the container's
+ * pid once the helper has left it waiting on the exec fifo.
+ */
+export async function runCreateHelper(programs: NativePrograms, plan: Buffer): Promise<number> {
+  const run = await startNative(programs.helper, [], plan, { stdio: ['inherit', 'inherit', 'inherit'], detached: false });
+  const reply = await run.reply;
+  const code = await run.exited;
+  if (reply === undefined) throw new HelperError(`berth-helper exited (${code}) without creating the container`);
+  if (reply.type === 'error') throw replyError(reply.stage, reply.errno, reply.message, 'failed to create the container');
+  return reply.pid;
 }
 
 /** How an exec'd process's stdio is connected. */
@@ -144,64 +181,46 @@ export interface ExecStdio {
   readonly detach: boolean;
 }
 
+/** An exec'd process: its pid in the host's namespace, and its exit status (0 at once with `detach`). */
+export interface ExecProcess {
+  readonly pid: number;
+  readonly status: Promise<number>;
+}
+
 /**
  * Runs berth-helper in exec mode with `plan`: it joins the container and stays the parent
- * of the new process, with this process's stdio (or a pty it relays). Resolves with the
- * process's exit status (0 at once with `detach`).
+ * of the new process, with this process's stdio (or a pty it relays). Resolves once the
+ * process runs.
  */
-export async function runExec(programs: NativePrograms, plan: Buffer, stdio: ExecStdio): Promise<number> {
-  const child = spawn(programs.helper, [], {
-    detached: stdio.detach,
-    stdio: [stdio.stdin && !stdio.detach ? 'inherit' : 'ignore', stdio.detach ? 'ignore' : 'inherit', stdio.detach ? 'ignore' : 'inherit', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', [planFdEnv]: '3', [replyFdEnv]: '4' },
-  });
-  const planPipe = child.stdio[3] as NodeJS.WritableStream | null;
-  const replyPipe = child.stdio[4] as (NodeJS.ReadableStream & { destroy(): void }) | null;
-  if (planPipe === null || replyPipe === null) throw new HelperError('Cannot talk to berth-helper: its pipes are missing');
-  const exited = new Promise<number>((resolve, reject) => {
-    child.once('error', (err) => reject(new HelperError(`Cannot run berth-helper (${programs.helper}): ${err.message}`, { cause: err })));
-    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : signalNumber(signal))));
-  });
-  const reply = new Promise<string>((resolve) => {
-    const chunks: Buffer[] = [];
-    const done = (): void => {
-      replyPipe.removeAllListeners('data');
-      replyPipe.destroy();
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    };
-    replyPipe.on('data', (c: Buffer) => {
-      chunks.push(c);
-      if (c.includes(10)) done();
-    });
-    replyPipe.once('end', done);
-    replyPipe.once('error', done);
-  });
-  planPipe.on('error', () => undefined);
-  planPipe.end(plan);
-  // While the helper runs, signals for it reach it directly (same process group); berth
-  // must not die of them first.
+export async function runExec(programs: NativePrograms, plan: Buffer, stdio: ExecStdio): Promise<ExecProcess> {
+  const io = stdio.detach ? 'ignore' : 'inherit';
+  // While the helper runs, signals meant for it reach it directly (same process group);
+  // berth must not die of them first.
   const ignore = (): void => undefined;
   process.on('SIGINT', ignore);
   process.on('SIGTERM', ignore);
-  try {
-    const text = (await reply).trim();
-    if (text === '') {
-      const code = await exited;
-      throw new HelperError(`berth-helper exited (${code}) without starting the process`);
-    }
-    const r = parseReply(text.split('\n')[0] ?? '');
-    if (r.type === 'error') {
-      await exited.catch(() => undefined);
-      throw replyError(r.stage, r.errno, r.message.replace(/^/, ''));
-    }
-    if (stdio.detach) {
-      child.unref();
-      return 0;
-    }
-    return await exited;
-  } finally {
+  const release = (): void => {
     process.off('SIGINT', ignore);
     process.off('SIGTERM', ignore);
+  };
+  try {
+    const run = await startNative(programs.helper, [], plan, { stdio: [stdio.stdin && !stdio.detach ? 'inherit' : 'ignore', io, io], detached: stdio.detach });
+    const reply = await run.reply;
+    if (reply === undefined) throw new HelperError(`berth-helper exited (${await run.exited}) without starting the process`);
+    if (reply.type === 'error') {
+      await run.exited;
+      throw replyError(reply.stage, reply.errno, reply.message, 'failed to start the process');
+    }
+    if (stdio.detach) {
+      run.child.unref();
+      release();
+      return { pid: reply.pid, status: Promise.resolve(0) };
+    }
+    const status = run.exited.finally(release);
+    return { pid: reply.pid, status };
+  } catch (err) {
+    release();
+    throw err;
   }
 }
 

@@ -6,7 +6,6 @@
  * waiting on the exec fifo, and returns; start opens the fifo. As with runc, the process is
  * reparented to the caller's subreaper (or init) and nobody records its exit status.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, unlink, writeFile, rename } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -16,9 +15,9 @@ import { loadFsx } from '../common/sys/fsx.js';
 import { runtimeSpecVersion, type RuntimeFeatures, type RuntimeSpec, type RuntimeState } from '../oci/index.js';
 import { processStartTime, sameProcess } from './containers.js';
 import { parseSignal } from './engine.js';
-import { findNativePrograms, runExec, type NativePrograms } from './native.js';
-import { buildExecPlan, buildPlan, capabilityNumbers, namespaceFlags, type CgroupView } from './plan.js';
-import { parseReply, planFdEnv, replyFdEnv } from './protocol.js';
+import { findNativePrograms, runCreateHelper, runExec, type NativePrograms } from './native.js';
+import { cgroupView } from './cgroups.js';
+import { buildExecPlan, buildPlan, capabilityNumbers, namespaceFlags } from './plan.js';
 
 /** Default runtime root (runc's is /run/runc). */
 export const defaultOciRoot = '/run/berth-oci';
@@ -112,52 +111,23 @@ export class OciRuntime {
       await applyDeviceRules(cgroup.paths, spec.linux?.resources?.devices ?? []);
       const fifo = join(dir, 'exec.fifo');
       loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
-      const view: CgroupView = manager.layout.mode === 'v2'
-        ? { mode: 'v2' } : { mode: 'v1', hierarchies: manager.layout.v1.map((h) => ({ name: h.name, controllers: h.controllers })) };
+      const view = cgroupView(manager.layout);
       const plan = buildPlan({
         spec, rootfs, execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: view, consoleSocket: options.consoleSocket,
       });
-      const pid = await this.#runHelper(plan);
+      const pid = await runCreateHelper(this.#programs(), plan);
       const state: OciState = {
         id, bundle, pid, pidStart: processStartTime(pid) ?? '', created: new Date().toISOString(), cgroupParent: dirname(cgroupsPath), cgroupLeaf: basename(cgroupsPath),
         annotations: spec.annotations ?? {},
       };
-      await writeFile(join(dir, 'state.json.tmp'), JSON.stringify(state));
-      await rename(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
-      if (options.pidFile !== undefined) {
-        await writeFile(`${options.pidFile}.tmp`, String(pid));
-        await rename(`${options.pidFile}.tmp`, options.pidFile);
-      }
+      await writeAtomically(join(dir, 'state.json'), JSON.stringify(state));
+      if (options.pidFile !== undefined) await writeAtomically(options.pidFile, String(pid));
       return pid;
     } catch (err) {
       if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
-  }
-
-  /** Runs berth-helper with the caller's stdio; resolves with the container's pid. */
-  async #runHelper(plan: Buffer): Promise<number> {
-    const child = spawn(this.#programs().helper, [], {
-      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'],
-      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', [planFdEnv]: '3', [replyFdEnv]: '4' },
-    });
-    const planPipe = child.stdio[3] as NodeJS.WritableStream;
-    const replyPipe = child.stdio[4] as NodeJS.ReadableStream;
-    const chunks: Buffer[] = [];
-    replyPipe.on('data', (c: Buffer) => chunks.push(c));
-    const exited = new Promise<number>((resolveExit, reject) => {
-      child.once('error', reject);
-      child.once('close', (code) => resolveExit(code ?? 125));
-    });
-    planPipe.on('error', () => undefined);
-    planPipe.end(plan);
-    await exited;
-    const text = Buffer.concat(chunks).toString('utf8').trim().split('\n')[0] ?? '';
-    if (text === '') throw new FailedPreconditionError('berth-helper exited without creating the container');
-    const reply = parseReply(text);
-    if (reply.type === 'error') throw new FailedPreconditionError(`${reply.stage}: ${reply.message}`);
-    return reply.pid;
   }
 
   /** runtime.md "start": runs the user's program. */
@@ -176,11 +146,22 @@ export class OciRuntime {
   }
 
   /** runtime.md "kill". */
-  async kill(id: string, signal = 'SIGTERM'): Promise<void> {
+  async kill(id: string, signal = 'SIGTERM', options: { all?: boolean } = {}): Promise<void> {
     const s = await this.#load(id);
     const state = await this.state(id);
     if (state.status !== 'created' && state.status !== 'running') throw new FailedPreconditionError(`cannot kill a container that is ${state.status}`);
-    process.kill(s.pid, parseSignal(signal));
+    const n = parseSignal(signal);
+    // runc kill --all: every process of the container, found through its cgroup.
+    const pids = options.all === true
+      ? await (await (await CgroupManager.open({ parent: s.cgroupParent })).attach(s.cgroupLeaf)).pids()
+      : [s.pid];
+    for (const pid of pids) {
+      try {
+        process.kill(pid, n);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ESRCH') throw err;
+      }
+    }
   }
 
   /** runtime.md "delete": only a stopped container, unless `force`. */
@@ -201,7 +182,7 @@ export class OciRuntime {
   /** runc exec: a process given as process.json (--process) or by args; resolves with its status. */
   async exec(id: string, options: {
     process?: RuntimeSpec['process'] | undefined; args?: readonly string[] | undefined; tty?: boolean | undefined; cwd?: string | undefined;
-    env?: readonly string[] | undefined; detach?: boolean | undefined; consoleSocket?: string | undefined;
+    env?: readonly string[] | undefined; detach?: boolean | undefined; consoleSocket?: string | undefined; pidFile?: string | undefined;
   }): Promise<number> {
     const s = await this.#load(id);
     const state = await this.state(id);
@@ -222,8 +203,16 @@ export class OciRuntime {
     const plan = buildExecPlan({
       process: proc, pid: s.pid, namespaces, cgroupProcs: cgroup.procsFiles(), consoleSocket: options.consoleSocket, detach: options.detach,
     });
-    return runExec(this.#programs(), plan, { stdin: true, detach: options.detach === true });
+    const run = await runExec(this.#programs(), plan, { stdin: true, detach: options.detach === true });
+    if (options.pidFile !== undefined) await writeAtomically(options.pidFile, String(run.pid));
+    return run.status;
   }
+}
+
+/** Writes `text` to a temporary name and renames it into place. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
 }
 
 /** features.md: what berth's runtime supports. */

@@ -47,7 +47,6 @@ export function registerOci(program: Command): void {
     .option('--root <dir>', `state directory of the runtime (default ${defaultOciRoot})`)
     .option('--log <file>', 'append errors to this file')
     .option('--log-format <format>', 'text or json', 'text')
-    .option('--systemd-cgroup', 'not supported: berth uses the cgroupfs layout')
     .enablePositionalOptions();
 
   oci.command('create').description('Create a container from a bundle; its process waits for start')
@@ -70,8 +69,8 @@ export function registerOci(program: Command): void {
     }));
 
   oci.command('kill').description('Send a signal to the container\'s process').argument('<id>').argument('[signal]', 'signal', 'SIGTERM')
-    .option('-a, --all', 'accepted for runc compatibility')
-    .action(action(oci, async (rt, id: string, signal: string) => rt.kill(id, signal)));
+    .option('-a, --all', 'send the signal to every process of the container (through its cgroup)')
+    .action(action(oci, async (rt, id: string, signal: string, flags: { all?: boolean }) => rt.kill(id, signal, { all: flags.all === true })));
 
   oci.command('delete').description('Delete a stopped container').argument('<id>')
     .option('-f, --force', 'kill it first if it runs')
@@ -84,12 +83,12 @@ export function registerOci(program: Command): void {
     .option('-e, --env <KEY=VALUE>', 'an environment variable', collect, [])
     .option('-d, --detach', 'do not wait for the process')
     .option('--console-socket <path>', 'unix socket that receives the pty master')
-    .option('--pid-file <file>', 'accepted; not written yet')
+    .option('--pid-file <file>', 'write the new process\'s pid here')
     .passThroughOptions()
-    .action(action(oci, async (rt, id: string, command: string[], flags: { process?: string; tty?: boolean; cwd?: string; env: string[]; detach?: boolean; consoleSocket?: string }) => {
+    .action(action(oci, async (rt, id: string, command: string[], flags: { process?: string; tty?: boolean; cwd?: string; env: string[]; detach?: boolean; consoleSocket?: string; pidFile?: string }) => {
       const proc = flags.process === undefined ? undefined : JSON.parse(await readFile(flags.process, 'utf8')) as RuntimeSpec['process'];
       const status = await rt.exec(id, {
-        process: proc, args: command, tty: flags.tty, cwd: flags.cwd, env: flags.env, detach: flags.detach, consoleSocket: flags.consoleSocket,
+        process: proc, args: command, tty: flags.tty, cwd: flags.cwd, env: flags.env, detach: flags.detach, consoleSocket: flags.consoleSocket, pidFile: flags.pidFile,
       });
       setExitStatus(status);
     }));
