@@ -4,7 +4,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CgroupManager, defaultCgroupParent, type ContainerCgroup } from '../cgroups/index.js';
+import { CgroupManager, defaultCgroupParent, type ContainerCgroup, type HostLayout } from '../cgroups/index.js';
 import type { CgroupView } from './plan.js';
 
 /** What the engine needs from cgroups. */
@@ -37,11 +37,13 @@ export function hostCgroups(parent: string = defaultCgroupParent): CgroupProvide
       }
       return [...names];
     },
-    view: async () => {
-      const { layout } = await open();
-      // A hybrid host's cgroup2 mount holds no controllers worth showing: runc shows the v1 ones.
-      if (layout.mode === 'v2') return { mode: 'v2' };
-      return { mode: 'v1', hierarchies: layout.v1.map((h) => ({ name: h.name, controllers: h.controllers })) };
-    },
+    view: async () => cgroupView((await open()).layout),
   };
+}
+
+/** How a container sees /sys/fs/cgroup on a host with `layout`. */
+export function cgroupView(layout: HostLayout): CgroupView {
+  // A hybrid host's cgroup2 mount holds no controllers worth showing: runc shows the v1 ones.
+  if (layout.mode === 'v2') return { mode: 'v2' };
+  return { mode: 'v1', hierarchies: layout.v1.map((h) => ({ name: h.name, controllers: h.controllers })) };
 }

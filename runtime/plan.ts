@@ -166,6 +166,18 @@ export function buildPlan(input: PlanInput): Buffer {
   const proc = spec.process;
   if (proc === undefined) throw new InvalidArgumentError('The container config has no process');
   if (proc.oomScoreAdj !== undefined) plan.record('oomScoreAdj', i32(proc.oomScoreAdj));
+  addProcess(plan, proc, 'The container config has no command (process.args is empty)');
+  if (input.execFifo !== undefined) plan.strings('execFifo', input.execFifo);
+  if (input.init === true) plan.record('init');
+  if (input.consoleSocket !== undefined) plan.strings('consoleSocket', input.consoleSocket);
+  return plan.finish();
+}
+
+/**
+ * The process records, as create and exec share them: rlimits, identity, capabilities,
+ * no_new_privs, terminal, cwd, environment and argv.
+ */
+function addProcess(plan: PlanWriter, proc: NonNullable<RuntimeSpec['process']>, noCommand: string): void {
   for (const r of proc.rlimits ?? []) {
     const n = rlimitNumbers[r.type];
     if (n === undefined) throw new InvalidArgumentError(`Unknown rlimit "${r.type}"`);
@@ -182,12 +194,8 @@ export function buildPlan(input: PlanInput): Buffer {
   plan.strings('cwd', proc.cwd);
   for (const e of proc.env ?? []) plan.strings('env', e);
   const args = proc.args ?? [];
-  if (args.length === 0) throw new InvalidArgumentError('The container config has no command (process.args is empty)');
+  if (args.length === 0) throw new InvalidArgumentError(noCommand);
   for (const a of args) plan.strings('arg', a);
-  if (input.execFifo !== undefined) plan.strings('execFifo', input.execFifo);
-  if (input.init === true) plan.record('init');
-  if (input.consoleSocket !== undefined) plan.strings('consoleSocket', input.consoleSocket);
-  return plan.finish();
 }
 
 /**
@@ -246,24 +254,7 @@ export function buildExecPlan(input: ExecPlanInput): Buffer {
     if (name === undefined || flag === undefined) throw new InvalidArgumentError(`Cannot join a "${type}" namespace`);
     plan.record('nsJoin', u32(flag), Buffer.from(`/proc/${input.pid}/ns/${name}`));
   }
-  const proc = input.process;
-  for (const r of proc.rlimits ?? []) {
-    const n = rlimitNumbers[r.type];
-    if (n === undefined) throw new InvalidArgumentError(`Unknown rlimit "${r.type}"`);
-    plan.record('rlimit', u32(n), u64(r.soft), u64(r.hard));
-  }
-  const { uid, gid, additionalGids } = proc.user;
-  plan.record('user', u32(uid), u32(gid), ...(additionalGids ?? []).map((g) => u32(g)));
-  const caps = proc.capabilities ?? {};
-  plan.record('caps', u64(capMask(caps.bounding)), u64(capMask(caps.effective)), u64(capMask(caps.permitted)),
-    u64(capMask(caps.inheritable)), u64(capMask(caps.ambient)));
-  if (proc.noNewPrivileges === true) plan.record('noNewPrivs');
-  if (proc.terminal === true) plan.record('tty');
-  plan.strings('cwd', proc.cwd);
-  for (const e of proc.env ?? []) plan.strings('env', e);
-  const args = proc.args ?? [];
-  if (args.length === 0) throw new InvalidArgumentError('No command given to exec');
-  for (const a of args) plan.strings('arg', a);
+  addProcess(plan, input.process, 'No command given to exec');
   if (input.detach !== true) plan.record('execWait');
   if (input.consoleSocket !== undefined) plan.strings('consoleSocket', input.consoleSocket);
   return plan.finish();
