@@ -114,7 +114,7 @@ export class ContainerRecords {
       if (rows.length === 1 && rows[0] !== undefined) return load(rows[0]);
       if (rows.length > 1) throw new UsageError(`Multiple containers match the id prefix "${input}"`, { hint: 'Give more characters of the id' });
     }
-    throw new NotFoundError(`No such container: ${input}`);
+    throw new NotFoundError(`No such container: ${input}`, { hint: '"berth ps -a" lists the containers' });
   }
 
   update(id: string, fields: Partial<Pick<ContainerRecord, 'state' | 'pid' | 'pidStart' | 'monitorPid' | 'startedAt' | 'finishedAt' | 'exitCode' | 'restartCount'>>): void {

@@ -20,7 +20,7 @@ import type { ImageConfig, RuntimeSpec } from '../oci/index.js';
 import type { ContainerConfig, MountRequest, Ulimit } from './config.js';
 import { ContainerRecords, processStartTime, sameProcess, type ContainerRecord } from './containers.js';
 import { hostnameFile, hostResolvConf, hostsFile, resolvConfFrom } from './etc.js';
-import { findNativePrograms, runExec, startMonitor, type NativePrograms } from './native.js';
+import { findNativePrograms, runExec, startMonitor, type MonitorOptions, type NativePrograms } from './native.js';
 import { isValidName, randomName } from './names.js';
 import type { CgroupProvider } from './cgroups.js';
 import { buildExecPlan, buildPlan } from './plan.js';
@@ -200,6 +200,7 @@ export class ContainerEngine {
       // then it still counts as running. Only a monitor that died without writing it
       // (killed, or the host rebooted) leaves the status unknown: 255.
       if (monitorAlive(record.monitorPid)) return { ...base, status: 'running', running: true };
+      // The monitor may have written it and gone between the first look and this one.
       const late = this.#readExitSync(record.id);
       if (late !== undefined) return { ...base, status: 'exited', running: false, exitCode: late.exitCode, finishedAt: late.finishedAt, signal: late.signal };
       return { ...base, status: 'exited', running: false, exitCode: 255, finishedAt: record.finishedAt };
@@ -318,19 +319,20 @@ export class ContainerEngine {
       }
       config = { ...config, mounts: resolved };
       this.#records.updateConfig(id, config);
+      const hostCaps = hostCapabilities();
       const spec: RuntimeSpec = buildSpec({
         rootfs: join(dir, 'rootfs'), image: exec, command: options.command, entrypoint: options.entrypoint, env: config.env,
         hostEnv: options.hostEnv, workdir: options.workdir, user, hostname, tty: config.tty, readOnly: config.readonlyRootfs,
         capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, noNewPrivileges,
         rlimits: config.ulimits.map((u) => ({ type: u.name, soft: u.soft, hard: u.hard })), mounts,
-        cgroupsPath: this.#deps.cgroups.cgroupsPath(id), hostCapabilities: hostCapabilities(),
+        cgroupsPath: this.#deps.cgroups.cgroupsPath(id), hostCapabilities: hostCaps,
         namespaces: networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'],
       });
       // Without CAP_SYS_RESOURCE nothing can raise a hard limit: say so now, by name.
       const hard = currentHardLimits();
       for (const r of spec.process?.rlimits ?? []) {
         const max = hard.get(r.type);
-        if (max !== undefined && r.hard > max && !hostCapabilities().includes('CAP_SYS_RESOURCE')) {
+        if (max !== undefined && r.hard > max && !hostCaps.includes('CAP_SYS_RESOURCE')) {
           const name = r.type.replace(/^RLIMIT_/, '').toLowerCase();
           throw new InvalidArgumentError(`--ulimit ${name}=${r.soft}:${r.hard}: the hard limit ${r.hard} is above this host's ${max}`, {
             hint: `Only a process with CAP_SYS_RESOURCE may raise it, which berth lacks here; use at most ${name}=${Math.min(r.soft, max)}:${max}`,
@@ -345,19 +347,9 @@ export class ContainerEngine {
         this.#records.update(id, { state: 'created', pid, pidStart: processStartTime(pid) ?? '', monitorPid });
         return this.find(id);
       }
-      const fifo = join(dir, 'exec.fifo');
-      loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
       cgroup = await this.#deps.cgroups.create(id);
       await applyDeviceRules(cgroup.paths, spec.linux?.resources?.devices ?? []);
-      const plan = buildPlan({
-        spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
-        execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(), init: config.init,
-      });
-      const created = await startMonitor(this.#programs(), plan, {
-        dir, logPath: this.logPath(id), logMaxSize: config.logMaxSize, logMaxFiles: config.logMaxFiles,
-        tty: config.tty, stdin: config.openStdin,
-        exitCommand: config.autoRemove ? [...this.#deps.berthCommand, 'rm', '--force', '--volumes', '--if-exists', id] : undefined,
-      });
+      const created = await this.#launch(id, config, spec, lowers, cgroup);
       monitorPid = created.monitorPid;
       pid = created.pid;
       this.#records.update(id, { state: 'created', pid, pidStart: processStartTime(pid) ?? '', monitorPid });
@@ -417,7 +409,9 @@ export class ContainerEngine {
     let view = this.find(input);
     if (view.status === 'running') return view;
     if (view.status === 'exited') view = await this.#recreate(view);
-    if (view.status !== 'created') throw new FailedPreconditionError(`Container ${view.record.name} is ${view.status}`);
+    if (view.status !== 'created') {
+      throw new FailedPreconditionError(`Container ${view.record.name} is ${view.status}`, { hint: `"berth rm -f ${view.record.name}" removes it` });
+    }
     if (view.record.config.runtime !== 'berth') {
       await runtimeCommand(await this.#runtime(view.record.config.runtime), ['start', view.record.id]);
       this.#records.update(view.record.id, { state: 'running', startedAt: new Date().toISOString() });
@@ -436,6 +430,31 @@ export class ContainerEngine {
     return this.find(view.record.id);
   }
 
+  /**
+   * Makes the exec fifo and starts the monitor, whose helper sets up the container from
+   * `spec` and leaves its first process waiting on the fifo (create, and start of an
+   * exited container).
+   */
+  async #launch(id: string, config: ContainerConfig, spec: RuntimeSpec, lowers: readonly string[], cgroup: ContainerCgroup): Promise<{ pid: number; monitorPid: number }> {
+    const dir = this.dir(id);
+    const fifo = join(dir, 'exec.fifo');
+    loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
+    const plan = buildPlan({
+      spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
+      execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(), init: config.init,
+    });
+    return startMonitor(this.#programs(), plan, this.#monitorOptions(id, config));
+  }
+
+  /** What the monitor of container `id` is started with. */
+  #monitorOptions(id: string, config: ContainerConfig): MonitorOptions {
+    return {
+      dir: this.dir(id), logPath: this.logPath(id), logMaxSize: config.logMaxSize, logMaxFiles: config.logMaxFiles,
+      tty: config.tty, stdin: config.openStdin,
+      exitCommand: config.autoRemove ? [...this.#deps.berthCommand, 'rm', '--force', '--volumes', '--if-exists', id] : undefined,
+    };
+  }
+
   /** Creates the process of an exited container again (docker start / restart). */
   async #recreate(view: ContainerView): Promise<ContainerView> {
     const { record } = view;
@@ -446,34 +465,20 @@ export class ContainerEngine {
     });
     const lowers = [...image.layers].reverse().map((l) => this.#deps.layout.layerDiffDir(l.diffId));
     for (const f of ['exit.json', 'exec.fifo']) await unlink(join(dir, f)).catch(() => undefined);
+    let created: { pid: number; monitorPid: number };
     if (record.config.runtime !== 'berth') {
       await this.#deleteExternal(record);
-      const created = await this.#createExternal(record.id, dir, record.config, lowers);
-      this.#records.update(record.id, {
-        state: 'created', pid: created.pid, pidStart: processStartTime(created.pid) ?? '', monitorPid: created.monitorPid,
-        restartCount: record.restartCount + (record.startedAt === '' ? 0 : 1),
-      });
-      return this.find(record.id);
-    }
-    const fifo = join(dir, 'exec.fifo');
-    loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
-    const cgroup = await this.#deps.cgroups.attach(record.id).catch(async (err: unknown) => {
-      if (err instanceof NotFoundError) {
+      created = await this.#createExternal(record.id, dir, record.config, lowers);
+    } else {
+      // A leaf that went (system prune of an old empty one) is made again.
+      const cgroup = await this.#deps.cgroups.attach(record.id).catch(async (err: unknown) => {
+        if (!(err instanceof NotFoundError)) throw err;
         const made = await this.#deps.cgroups.create(record.id);
         await applyDeviceRules(made.paths, spec.linux?.resources?.devices ?? []);
         return made;
-      }
-      throw err;
-    });
-    const plan = buildPlan({
-      spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
-      execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(), init: record.config.init,
-    });
-    const c = record.config;
-    const created = await startMonitor(this.#programs(), plan, {
-      dir, logPath: this.logPath(record.id), logMaxSize: c.logMaxSize, logMaxFiles: c.logMaxFiles, tty: c.tty, stdin: c.openStdin,
-      exitCommand: c.autoRemove ? [...this.#deps.berthCommand, 'rm', '--force', '--volumes', '--if-exists', record.id] : undefined,
-    });
+      });
+      created = await this.#launch(record.id, record.config, spec, lowers, cgroup);
+    }
     this.#records.update(record.id, {
       state: 'created', pid: created.pid, pidStart: processStartTime(created.pid) ?? '', monitorPid: created.monitorPid,
       restartCount: record.restartCount + (record.startedAt === '' ? 0 : 1),
@@ -491,11 +496,7 @@ export class ContainerEngine {
     if (config.tty) throw new InvalidArgumentError(`-t is not supported with --runtime ${config.runtime} yet`, { hint: 'Use berth\'s own runtime for a terminal' });
     await mountOverlay(lowers, join(dir, 'upper'), join(dir, 'work'), join(dir, 'rootfs'));
     try {
-      return await startMonitor(this.#programs(), Buffer.alloc(0), {
-        dir, logPath: this.logPath(id), logMaxSize: config.logMaxSize, logMaxFiles: config.logMaxFiles, tty: false, stdin: config.openStdin,
-        exitCommand: config.autoRemove ? [...this.#deps.berthCommand, 'rm', '--force', '--volumes', '--if-exists', id] : undefined,
-        extraArgs: createArgs(rt, dir, id),
-      });
+      return await startMonitor(this.#programs(), Buffer.alloc(0), { ...this.#monitorOptions(id, config), tty: false, extraArgs: createArgs(rt, dir, id) });
     } catch (err) {
       await unmountIfMounted(join(dir, 'rootfs'));
       throw err;
@@ -537,16 +538,16 @@ export class ContainerEngine {
   /** docker kill: sends `signal` to the container's first process. */
   async kill(input: string, signal: string | number = 'SIGKILL'): Promise<void> {
     const view = this.find(input);
-    if (!view.running) throw new FailedPreconditionError(`Cannot kill container: ${view.record.name} is not running`);
+    if (!view.running) throw new FailedPreconditionError(`Cannot kill container: ${view.record.name} is not running`, { hint: notRunningHint(view) });
     const n = typeof signal === 'number' ? signal : parseSignal(signal);
     signalProcess(view.record, n);
   }
 
   /**
-   * docker stop: the stop signal, then SIGKILL after `timeout` seconds (the container's
-   * --stop-timeout, else 10).
+   * docker stop: `signal` (else the container's stop signal), then SIGKILL after `timeout`
+   * seconds (the container's --stop-timeout, else 10).
    */
-  async stop(input: string, timeout?: number): Promise<ContainerView> {
+  async stop(input: string, timeout?: number, signal?: string): Promise<ContainerView> {
     const view = this.find(input);
     if (view.status === 'created') {
       await this.#killCreated(view);
@@ -554,7 +555,7 @@ export class ContainerEngine {
     }
     if (!view.running) return view;
     const seconds = timeout ?? view.record.config.stopTimeout ?? 10;
-    signalProcess(view.record, parseSignal(view.record.config.stopSignal));
+    signalProcess(view.record, parseSignal(signal ?? view.record.config.stopSignal));
     const deadline = Date.now() + Math.max(0, seconds) * 1000;
     while (Date.now() < deadline) {
       const now = this.view(this.#records.byId(view.record.id) ?? view.record);
@@ -655,7 +656,7 @@ export class ContainerEngine {
    */
   async exec(input: string, options: ExecOptions): Promise<number> {
     const view = this.find(input);
-    if (!view.running) throw new FailedPreconditionError(`Container ${view.record.id} is not running`);
+    if (!view.running) throw new FailedPreconditionError(`Container ${view.record.id} is not running`, { hint: notRunningHint(view) });
     const { record } = view;
     if (options.command.length === 0) throw new InvalidArgumentError('No command given to exec');
     const spec = JSON.parse(await readFile(join(this.dir(record.id), 'config.json'), 'utf8')) as RuntimeSpec;
@@ -671,7 +672,10 @@ export class ContainerEngine {
     if (user.uid > maxId || user.gid > maxId) throw new InvalidArgumentError(`User ids above ${maxId} are not allowed`);
     const env = mergeEnv(base.env ?? [], options.env ?? []);
     const caps = options.privileged === true
-      ? { bounding: hostCapabilities(), effective: hostCapabilities(), permitted: hostCapabilities(), inheritable: [], ambient: [] }
+      ? (() => {
+        const all = hostCapabilities();
+        return { bounding: all, effective: all, permitted: all, inheritable: [], ambient: [] };
+      })()
       : base.capabilities;
     const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.path === undefined || n.path === '').map((n) => n.type);
     const cgroup = await this.#deps.cgroups.attach(record.id);
@@ -684,14 +688,15 @@ export class ContainerEngine {
       pid: record.pid, namespaces, cgroupProcs: cgroup.procsFiles(),
     });
     // Checked again right before the helper joins: the container may have exited meanwhile.
-    if (!sameProcess(record.pid, record.pidStart)) throw new FailedPreconditionError(`Container ${record.id} is not running`);
-    return runExec(this.#programs(), plan, { stdin: options.interactive === true, detach: options.detach === true });
+    if (!sameProcess(record.pid, record.pidStart)) throw new FailedPreconditionError(`Container ${record.id} is not running`, { hint: notRunningHint(view) });
+    const run = await runExec(this.#programs(), plan, { stdin: options.interactive === true, detach: options.detach === true });
+    return run.status;
   }
 
   /** The host pids of every process of a running container (from its cgroup). */
   async pids(input: string): Promise<number[]> {
     const view = this.find(input);
-    if (!view.running) throw new FailedPreconditionError(`Container ${view.record.id} is not running`);
+    if (!view.running) throw new FailedPreconditionError(`Container ${view.record.id} is not running`, { hint: notRunningHint(view) });
     const cgroup = await this.#deps.cgroups.attach(view.record.id);
     return cgroup.pids();
   }
@@ -795,6 +800,13 @@ export class ContainerEngine {
   imagesInUse(): Map<string, string> {
     return this.#records.imagesInUse();
   }
+}
+
+/** What to do about a container that is not running. */
+function notRunningHint(view: ContainerView): string {
+  return view.status === 'created' || view.status === 'exited'
+    ? `Start it with "berth start ${view.record.name}"`
+    : `It is ${view.status}; "berth ps -a" shows its state`;
 }
 
 function signalProcess(record: ContainerRecord, signal: number): void {

@@ -67,7 +67,6 @@ export function registerInspect(program: Command, containersOnly: boolean): void
   program.command('inspect').description(containersOnly ? 'Display detailed information on one or more containers' : 'Return low-level information on containers or images')
     .argument('<names...>')
     .option('-f, --format <format>', 'format the output: json (default) or a {{.Field}} template')
-    .option('-s, --size', 'display total file sizes (ignored)')
     .action(withContext(async (ctx, names: string[], flags: { format?: string }) => inspect(ctx, names, containersOnly, flags.format)));
 }
 

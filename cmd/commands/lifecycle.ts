@@ -6,7 +6,7 @@
 import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { UsageError } from '../../common/errors.js';
-import type { ContainerEngine } from '../../runtime/index.js';
+import { parseSignal, type ContainerEngine } from '../../runtime/index.js';
 import { attachToContainer } from '../attach.js';
 import { setExitStatus, withContext } from '../run.js';
 
@@ -61,11 +61,12 @@ export function registerLifecycle(program: Command): void {
     .argument('<containers...>')
     .option('-t, --time <seconds>', 'seconds to wait for the container to stop before killing it')
     .option('-s, --signal <signal>', 'signal to send (default: the container\'s stop signal)')
-    .action(withContext(async (ctx, names: string[], flags: { time?: string }) => {
+    .action(withContext(async (ctx, names: string[], flags: { time?: string; signal?: string }) => {
       const engine = ctx.engine();
       const time = seconds(flags.time, '--time');
+      if (flags.signal !== undefined) parseSignal(flags.signal);
       await each(names, async (name) => {
-        await engine.stop(name, time);
+        await engine.stop(name, time, flags.signal);
         return name;
       });
     }));

@@ -1,20 +1,9 @@
 /** `berth system prune` and `berth system df`, and `berth container prune`. */
 import type { Command } from 'commander';
-import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { treeSize } from '../../common/fs.js';
 import { humanSize, table } from '../format.js';
 import { withContext } from '../run.js';
-
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += await dirSize(p);
-    else total += (await lstat(p).catch(() => undefined))?.size ?? 0;
-  }
-  return total;
-}
 
 export function registerSystem(program: Command): void {
   const system = program.command('system').description('Manage berth');
@@ -43,7 +32,6 @@ export function registerSystem(program: Command): void {
       process.stdout.write(`Total reclaimed space: ${humanSize(images.reclaimedBytes)}\n`);
     }));
   system.command('df').description('Show disk usage')
-    .option('-v, --verbose', 'show detailed information (not yet: the summary only)')
     .action(withContext(async (ctx) => {
       const engine = ctx.engine();
       const images = ctx.images().list();
@@ -54,7 +42,7 @@ export function registerSystem(program: Command): void {
       let containerSize = 0;
       let stoppedSize = 0;
       for (const v of views) {
-        const size = await dirSize(join(engine.dir(v.record.id), 'upper'));
+        const size = await treeSize(join(engine.dir(v.record.id), 'upper'));
         containerSize += size;
         if (!v.running) stoppedSize += size;
       }
@@ -63,7 +51,7 @@ export function registerSystem(program: Command): void {
       let volumeSize = 0;
       let unusedVolumeSize = 0;
       for (const v of volumes) {
-        const size = await dirSize(v.mountpoint);
+        const size = await treeSize(v.mountpoint);
         volumeSize += size;
         if ((users.get(v.name) ?? []).length === 0) unusedVolumeSize += size;
       }
