@@ -2,11 +2,11 @@
  * Directory creation that cannot spin: Node's `mkdir(..., { recursive: true })` loops
  * forever when mkdir(2) answers ENOENT for a path whose parent exists (procfs, sysfs: try
  * `--root /proc/x`). These walk up explicitly, at most once per path component, and turn
- * what the host refuses into a BerthError that says what to do.
+ * what the host refuses into a BerthError that says what to do. Also the size of a tree.
  */
 import { mkdirSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { lstat, mkdir, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { FailedPreconditionError, RequiresRootError, isErrnoError } from './errors.js';
 
 /** Creates `path` and missing parents (mode `mode`); an existing directory is fine. */
@@ -66,4 +66,16 @@ export function directoryError(path: string, err: unknown): Error {
     hint: 'Choose a store on a writable local filesystem with --root DIR (or BERTH_ROOT)',
     cause: err,
   });
+}
+
+/** Bytes of the files below `dir` (lstat sizes, symlinks not followed); 0 when it is gone. */
+export async function treeSize(dir: string): Promise<number> {
+  let total = 0;
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += await treeSize(p);
+    else total += (await lstat(p).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
 }

@@ -3,9 +3,9 @@
  * label, ancestor, id), -a -q -l -n -s --no-trunc, and --format table|json|'{{.Field}}'.
  */
 import type { Command } from 'commander';
-import { readdir, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../../common/errors.js';
+import { treeSize } from '../../common/fs.js';
 import type { ContainerEngine, ContainerView } from '../../runtime/index.js';
 import { humanDuration, humanSize, since, table } from '../format.js';
 import { withContext } from '../run.js';
@@ -88,17 +88,6 @@ function commandText(view: ContainerView, trunc: boolean): string {
   return `"${shown}"`;
 }
 
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += await dirSize(p);
-    else total += (await lstat(p).catch(() => undefined))?.size ?? 0;
-  }
-  return total;
-}
-
 function parseFilters(filters: readonly string[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const f of filters) {
@@ -152,7 +141,7 @@ export async function listContainers(engine: ContainerEngine, flags: PsFlags, im
   const rows: PsRow[] = [];
   for (const v of views) {
     const r = v.record;
-    const size = flags.size === true ? `${humanSize(await dirSize(join(engine.dir(r.id), 'upper')))}` : '';
+    const size = flags.size === true ? `${humanSize(await treeSize(join(engine.dir(r.id), 'upper')))}` : '';
     rows.push({
       Command: commandText(v, trunc), CreatedAt: r.created, ID: trunc ? r.id.slice(0, 12) : r.id, Image: r.imageName,
       Labels: Object.entries(r.config.labels).map(([k, val]) => `${k}=${val}`).join(','), LocalVolumes: '0', Mounts: '',
