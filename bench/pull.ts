@@ -20,13 +20,14 @@ import { fileURLToPath } from 'node:url';
 import { DockerRunner } from './docker.js';
 import { defaultCacheRoot, ensureImage, layoutTag, type BenchImage } from './image.js';
 import { PodmanRunner } from './podman.js';
-import { CommandFailedError, check, lastLines, output, runCommand } from './proc.js';
+import { CommandFailedError, check, runCommand } from './proc.js';
 import { pushLayout, startRegistry, writeRegistriesConf } from './registry.js';
 import { formatReport, type ToolResult } from './report.js';
 import {
   BerthRunner, GunzipFloorRunner, SkopeoUmociRunner, UntarReferenceRunner, type Runner, type RunnerContext,
 } from './runners.js';
 import { formatSeconds } from './stats.js';
+import { benchMain, commandLine, log, message, storeFs } from './harness.js';
 import { Teardown, removeTree } from './teardown.js';
 
 /** The tools in table order, by the ids `BENCH_TOOLS` takes. */
@@ -56,19 +57,6 @@ interface Slot {
   readonly runner: Runner;
   readonly times: number[];
   failure?: string;
-}
-
-function log(line: string): void {
-  process.stderr.write(`bench: ${line}\n`);
-}
-
-function message(err: unknown): string {
-  if (err instanceof CommandFailedError) {
-    const how = err.result.signal === null ? `exited with ${String(err.result.code)}` : `was killed by ${err.result.signal}`;
-    const said = lastLines(err.result.stderr || err.result.stdout, 2);
-    return `${basename(err.spec.file)} ${how}${said === '' ? '' : `: ${said}`}`;
-  }
-  return err instanceof Error ? err.message : String(err);
 }
 
 function parseOptions(env: NodeJS.ProcessEnv): Options {
@@ -198,7 +186,7 @@ async function bench(options: Options, signal: AbortSignal, teardown: Teardown):
   }));
   return formatReport(results, {
     date: new Date(), runs: options.runs, warmup: options.warmup, imageLine: imageLine(image),
-    storeFs: await storeFs(work), command: commandLine(),
+    storeFs: await storeFs(work), command: commandLine('bench', 'dist/bench/pull.js'),
   });
 }
 
@@ -209,50 +197,5 @@ function imageLine(image: BenchImage): string {
     `${sum((l) => l.entries)} tar entries (real files from this machine's /usr)`;
 }
 
-async function storeFs(dir: string): Promise<string> {
-  const [fstype, source] = (await output('findmnt', ['-no', 'FSTYPE,SOURCE', '-T', dir]).catch(() => '?')).split(/\s+/);
-  return `${fstype ?? '?'}${source === undefined ? '' : ` (${source})`}`;
-}
 
-function commandLine(): string {
-  const vars = ['BENCH_RUNS', 'BENCH_WARMUP', 'BENCH_TOOLS', 'BENCH_WORK', 'BENCH_TIMEOUT'].filter((k) => process.env[k] !== undefined)
-    .map((k) => `${k}=${process.env[k] ?? ''}`);
-  const run = process.env['npm_lifecycle_event'] === 'bench' ? 'npm run bench' : 'node dist/bench/pull.js';
-  return [...vars, run].join(' ');
-}
-
-async function main(): Promise<number> {
-  if (process.getuid?.() !== 0) {
-    log('must run as root: it starts dockerd and podman and mounts overlays');
-    return 1;
-  }
-  let options: Options;
-  try {
-    options = parseOptions(process.env);
-  } catch (err) {
-    log(message(err));
-    return 2;
-  }
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (controller.signal.aborted) return log(`${sig}: still cleaning up`);
-    log(`${sig}: stopping and cleaning up`);
-    controller.abort(new Error(`interrupted by ${sig}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const teardown = new Teardown();
-  try {
-    process.stdout.write(await bench(options, controller.signal, teardown));
-    return 0;
-  } catch (err) {
-    log(controller.signal.aborted ? 'interrupted' : `failed: ${message(err)}`);
-    return controller.signal.aborted ? 130 : 1;
-  } finally {
-    for (const failure of await teardown.run()) log(`teardown: ${failure}`);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
-
-process.exitCode = await main();
+process.exitCode = await benchMain({ rootBecause: 'it starts dockerd and podman and mounts overlays', parseOptions, run: bench });

@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { buildBusybox, busyboxTag, makeBundle } from './busybox.js';
 import { cgroupMounts } from './host.js';
 import { berthMonitor, dockerShim, podmanConmon, type MonitorReading } from './monitors.js';
-import { CommandFailedError, check, lastLines, output, runCommand } from './proc.js';
+import { CommandFailedError, check, output, runCommand } from './proc.js';
 import { pushLayout, startRegistry, writeRegistriesConf } from './registry.js';
 import type { ToolResult } from './report.js';
 import type { Runner } from './runners.js';
@@ -40,6 +40,7 @@ import { formatStartReport, formatMs } from './start-report.js';
 import {
   ContainerRunner, Engines, NodeFloorRunner, OciRuntimeRunner, berthRunner, dockerRunner, podmanRunner, type StartContext,
 } from './start-runners.js';
+import { benchMain, commandLine, log, message, storeFs } from './harness.js';
 import { Teardown, removeTree } from './teardown.js';
 
 /** The like-for-like rows (`--network none`), in table order, by the ids `BENCH_TOOLS` takes. */
@@ -82,19 +83,6 @@ interface Slot {
   readonly runner: Runner;
   readonly times: number[];
   failure?: string;
-}
-
-function log(line: string): void {
-  process.stderr.write(`bench: ${line}\n`);
-}
-
-function message(err: unknown): string {
-  if (err instanceof CommandFailedError) {
-    const how = err.result.signal === null ? `exited with ${String(err.result.code)}` : `was killed by ${err.result.signal}`;
-    const said = lastLines(err.result.stderr || err.result.stdout, 2);
-    return `${basename(err.spec.file)} ${how}${said === '' ? '' : `: ${said}`}`;
-  }
-  return err instanceof Error ? err.message : String(err);
 }
 
 function parseOptions(env: NodeJS.ProcessEnv): Options {
@@ -273,7 +261,7 @@ async function bench(options: Options, signal: AbortSignal, teardown: Teardown):
     slots.filter((s) => (defaultIds as readonly string[]).includes(s.id)).map(result),
     execSlots.map(result),
     monitors,
-    { date: new Date(), runs: options.runs, warmup: options.warmup, imageLine, storeFs: await storeFs(work), command: commandLine(), notes },
+    { date: new Date(), runs: options.runs, warmup: options.warmup, imageLine, storeFs: await storeFs(work), command: commandLine('bench:run', 'dist/bench/run.js'), notes },
   );
 }
 
@@ -315,54 +303,18 @@ async function measureMonitors(engines: Engines, slots: readonly Slot[], ref: st
   return out;
 }
 
-async function storeFs(dir: string): Promise<string> {
-  const [fstype, source] = (await output('findmnt', ['-no', 'FSTYPE,SOURCE', '-T', dir]).catch(() => '?')).split(/\s+/);
-  return `${fstype ?? '?'}${source === undefined ? '' : ` (${source})`}`;
-}
 
-function commandLine(): string {
-  const vars = ['BENCH_RUNS', 'BENCH_WARMUP', 'BENCH_TOOLS', 'BENCH_WORK', 'BENCH_TIMEOUT'].filter((k) => process.env[k] !== undefined)
-    .map((k) => `${k}=${process.env[k] ?? ''}`);
-  const run = process.env['npm_lifecycle_event'] === 'bench:run' ? 'npm run bench:run' : 'node dist/bench/run.js';
-  return [...vars, run].join(' ');
-}
+let before: Set<string> = new Set();
 
-async function main(): Promise<number> {
-  if (process.getuid?.() !== 0) {
-    log('must run as root: it starts dockerd, podman and OCI runtimes');
-    return 1;
-  }
-  let options: Options;
-  try {
-    options = parseOptions(process.env);
-  } catch (err) {
-    log(message(err));
-    return 2;
-  }
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (controller.signal.aborted) return log(`${sig}: still cleaning up`);
-    log(`${sig}: stopping and cleaning up`);
-    controller.abort(new Error(`interrupted by ${sig}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const before = await hostSnapshot();
-  const teardown = new Teardown();
-  try {
-    process.stdout.write(await bench(options, controller.signal, teardown));
-    return 0;
-  } catch (err) {
-    log(controller.signal.aborted ? 'interrupted' : `failed: ${message(err)}`);
-    return controller.signal.aborted ? 130 : 1;
-  } finally {
-    for (const failure of await teardown.run()) log(`teardown: ${failure}`);
-    const after = await hostSnapshot();
-    const left = [...after].filter((n) => !before.has(n));
+process.exitCode = await benchMain({
+  rootBecause: 'it starts dockerd, podman and OCI runtimes',
+  parseOptions,
+  run: bench,
+  before: async () => {
+    before = await hostSnapshot();
+  },
+  after: async () => {
+    const left = [...(await hostSnapshot())].filter((n) => !before.has(n));
     if (left.length > 0) log(`left on the host since the start (by this run or by someone else meanwhile): ${left.join(', ')}`);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
-
-process.exitCode = await main();
+  },
+});

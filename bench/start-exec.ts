@@ -123,36 +123,30 @@ export function berthExecRunner(engines: Engines, ctx: StartContext): Runner {
   });
 }
 
-/** `podman [--runtime runc] exec ID true` into `podman run -d --network none --cgroup-parent P REF sleep 3600`. */
-export function podmanExecRunner(engines: Engines, ctx: StartContext): Runner {
-  const e = engines.podman;
-  return new ExecRunner('podman-exec', {
-    label: (v) => `podman exec CONTAINER true${v === '' ? '' : ` (${v})`}`,
+/**
+ * `ENGINE exec ID true` into `ENGINE run -d --network none --cgroup-parent P REF sleep 3600`,
+ * for podman (with the runtime the bench chose) and docker (the private dockerd).
+ */
+function engineExecRunner(name: 'podman' | 'docker', e: Engines['podman'] | Engines['docker'], ctx: StartContext, rmFlags: readonly string[]): Runner {
+  return new ExecRunner(`${name}-exec`, {
+    label: (v) => `${name} exec CONTAINER true${v === '' ? '' : ` (${v})`}`,
     version: () => e.version,
     prepare: () => e.ensure(),
     start: async () => printedId(await outputOf(e.spec(['run', '-d', '--network', 'none', '--cgroup-parent', e.cgroupParent, ctx.ref, ...longRunning]))),
     exec: (id, argv) => e.spec(['exec', id, ...argv]),
     pid: async (id) => pidOf(await outputOf(e.spec(['inspect', '--format', '{{.State.Pid}}', id]))),
     remove: async (id) => {
-      if (id !== undefined) await check(e.spec(['rm', '-f', '-t', '0', id]));
+      if (id !== undefined) await check(e.spec(['rm', ...rmFlags, id]));
     },
   });
 }
 
-/** `docker exec ID true` into `docker run -d --network none --cgroup-parent P REF sleep 3600` (private dockerd). */
+export function podmanExecRunner(engines: Engines, ctx: StartContext): Runner {
+  return engineExecRunner('podman', engines.podman, ctx, ['-f', '-t', '0']);
+}
+
 export function dockerExecRunner(engines: Engines, ctx: StartContext): Runner {
-  const e = engines.docker;
-  return new ExecRunner('docker-exec', {
-    label: (v) => `docker exec CONTAINER true${v === '' ? '' : ` (${v})`}`,
-    version: () => e.version,
-    prepare: () => e.ensure(),
-    start: async () => printedId(await outputOf(e.spec(['run', '-d', '--network', 'none', '--cgroup-parent', e.cgroupParent, ctx.ref, ...longRunning]))),
-    exec: (id, argv) => e.spec(['exec', id, ...argv]),
-    pid: async (id) => pidOf(await outputOf(e.spec(['inspect', '--format', '{{.State.Pid}}', id]))),
-    remove: async (id) => {
-      if (id !== undefined) await check(e.spec(['rm', '-f', id]));
-    },
-  });
+  return engineExecRunner('docker', engines.docker, ctx, ['-f']);
 }
 
 /**
