@@ -99,6 +99,20 @@ describe.skipIf(skip !== undefined)('exec, terminals, init, volumes, other runti
     }
   });
 
+  it.concurrent('stop --signal sends that signal instead of the container\'s stop signal', async ({ expect }) => {
+    const id = await h.runDetached([], ['sh', '-c', 'trap "exit 5" TERM; trap "exit 6" USR1; while true; do sleep 0.1; done']);
+    try {
+      await sleep(300);
+      await h.berthOk(['stop', '-s', 'USR1', '-t', '10', id]);
+      expect(((await h.inspect(id))['State'] as { ExitCode: number }).ExitCode).toBe(6);
+      const bad = await h.berth(['stop', '-s', 'NOPE', id]);
+      expect(bad.code).toBe(125);
+      expect(bad.stderr).toContain('Invalid signal');
+    } finally {
+      await h.removeQuietly(id);
+    }
+  });
+
   it.concurrent('named volumes keep data across containers and rm -v removes anonymous ones', async ({ expect }) => {
     const name = `vol-${Math.random().toString(16).slice(2, 10)}`;
     await h.berthOk(['run', '--rm', '-v', `${name}:/data`, h.image, 'sh', '-c', 'echo kept > /data/f']);
@@ -245,9 +259,13 @@ describe.skipIf(skip !== undefined)('berth oci', () => {
       expect((JSON.parse((await oci(['state', 'c1'])).stdout) as { status: string }).status).toBe('running');
       await sleep(200);
       expect(await readFile(join(work, 'out.txt'), 'utf8')).toContain('started');
-      const exec = await oci(['exec', 'c1', 'sh', '-c', 'echo in-c1; exit 2']);
+      const exec = await oci(['exec', '--pid-file', join(work, 'exec.pid'), 'c1', 'sh', '-c', 'echo in-c1; exit 2']);
       expect(exec.stdout).toContain('in-c1');
       expect(exec.code).toBe(2);
+      expect(Number(await readFile(join(work, 'exec.pid'), 'utf8'))).toBeGreaterThan(0);
+      // kill --all reaches every process of the container through its cgroup.
+      await oci(['exec', '-d', 'c1', 'sleep', '60']);
+      expect((await oci(['kill', '--all', 'c1', 'KILL'])).code).toBe(0);
       expect((await oci(['kill', 'c1', 'KILL'])).code).toBe(0);
       const deadline = Date.now() + 5000;
       let status = '';
