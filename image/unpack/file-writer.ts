@@ -28,21 +28,31 @@ const writeHighWaterMark = 1024 * 1024;
  * metadata and closes `fd`, which this function owns from the call on.
  */
 export async function writeFileEntry(fd: number, host: string, entry: LayerEntry, data: EntryData, policy: MetadataPolicy): Promise<void> {
+  let owned = true;
   try {
-    if (entry.size > 0) await writeData(fd, host, entry, data);
+    if (entry.size > 0) await writeData(fd, host, entry, data, () => (owned = false));
     applyFileMetadata(fd, host, entry, policy);
   } finally {
-    closeSync(fd);
+    // Closing a number that is no longer ours would close whatever reused it.
+    if (owned) closeSync(fd);
   }
 }
 
-async function writeData(fd: number, host: string, entry: LayerEntry, data: EntryData): Promise<void> {
+/** `disown` is called when something else has closed `fd`. */
+async function writeData(fd: number, host: string, entry: LayerEntry, data: EntryData, disown: () => void): Promise<void> {
   // The tar stream may have failed while the file was being created: node's pipeline would
   // wait forever on a streamx stream that is already destroyed. The caller reports the
   // stream's own error.
   if (data.destroying) throw new InvalidContentError(`Cannot unpack layer: the tar stream failed inside entry "${printable(entry.name)}"`);
   if (entry.size > syncWriteMax) {
-    await pipeline(data, createWriteStream(host, { fd, autoClose: false, highWaterMark: writeHighWaterMark }));
+    const stream = createWriteStream(host, { fd, autoClose: false, highWaterMark: writeHighWaterMark });
+    try {
+      await pipeline(data, stream);
+    } finally {
+      // When the source fails, Node's WriteStream closes its fd even with autoClose: false
+      // (and sets stream.fd to null): from then on the fd is not ours to close.
+      if ((stream as unknown as { fd: number | null }).fd === null) disown();
+    }
     return;
   }
   for await (const chunk of data) {
