@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LayerEntry } from '../../../../image/unpack/entry.js';
+import { loadFsx } from '../../../../common/sys/fsx.js';
 import { writeFileEntry, type EntryData } from '../../../../image/unpack/file-writer.js';
 
 function entry(size: number): LayerEntry {
@@ -31,7 +32,7 @@ describe('writeFileEntry', () => {
   it('reports the stream\'s failure and never closes a descriptor twice', async () => {
     dir = mkdtempSync(join(tmpdir(), 'berth-file-writer-'));
     const fd = openSync(join(dir, 'big'), 'w');
-    const policy = { privileged: false, defaultOwner: undefined, umask: 0o022 };
+    const policy = { privileged: false, defaultOwner: undefined, umask: 0o022, fsx: loadFsx() };
     await expect(writeFileEntry(fd, join(dir, 'big'), entry(8 << 20), failing(), policy)).rejects.toThrow('the tar stream broke');
     // Whatever gets that number next must stay open: a second close would have hit it.
     const next = openSync(join(dir, 'other'), 'w');
