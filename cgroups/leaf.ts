@@ -1,9 +1,8 @@
 /**
  * One cgroup per container: a leaf `<parent>/<id>` under berth's parent (`/berth` at the
  * root of each hierarchy, like docker's `/docker`). berth creates the leaf before the
- * container starts; the native helper joins it by writing "0" to each of
- * {@link ContainerCgroup.procsFiles} before it execs, so no container process ever runs
- * outside it. berth writes only to cgroups it created (the parent chain and the leaves) and,
+ * container starts; the native helper joins it before it execs ({@link ContainerCgroup.joinTargets}),
+ * so no container process ever runs outside it. berth writes only to cgroups it created (the parent chain and the leaves) and,
  * on cgroup v2, to `cgroup.subtree_control` of the ancestors when a controller it needs is
  * not enabled there yet.
  */
@@ -46,7 +45,7 @@ export interface CgroupManagerOptions {
 /**
  * A container's cgroup: one leaf directory per hierarchy berth uses. Lifecycle: made by
  * {@link CgroupManager.create} (or found again by {@link CgroupManager.attach}), joined by
- * the helper through {@link procsFiles}, removed by {@link remove} once its processes are gone.
+ * the helper through {@link joinTargets}, removed by {@link remove} once its processes are gone.
  */
 export interface ContainerCgroup {
   /** The container id, the leaf's name. */
@@ -58,6 +57,11 @@ export interface ContainerCgroup {
   readonly paths: Readonly<Record<string, string>>;
   /** The `cgroup.procs` file of every leaf: writing a pid (or "0", oneself) to each joins the cgroup. */
   procsFiles(): string[];
+  /**
+   * How a single-threaded process joins the leaf without the cost of `cgroup.procs`: see
+   * {@link CgroupJoin}.
+   */
+  joinTargets(): CgroupJoin;
   /** The processes in the leaf and the cgroups below it, in any hierarchy, ascending; none once removed. */
   pids(): Promise<number[]>;
   /**
@@ -66,6 +70,21 @@ export interface ContainerCgroup {
    * @throws FailedPreconditionError when processes are still in it after a short wait.
    */
   remove(): Promise<void>;
+}
+
+/**
+ * What berth-helper joins (runtime/native/proto.h). Writing to `cgroup.procs` takes the
+ * kernel's threadgroup lock for writing, and its first writer waits a whole RCU grace
+ * period: about 10 ms on this machine, once per container start and per exec. Moving one
+ * thread does not take it, so on v1 the single-threaded helper writes "0" to each `tasks`
+ * file; on cgroup2 it clones the container process straight into the leaf
+ * (CLONE_INTO_CGROUP), which takes the lock only for reading.
+ */
+export interface CgroupJoin {
+  /** The `tasks` file of every v1 leaf. */
+  readonly tasks: readonly string[];
+  /** The cgroup2 leaf directory, when berth uses the unified hierarchy. */
+  readonly cgroup2?: string | undefined;
 }
 
 /** A hierarchy as the manager uses it. */
@@ -213,6 +232,16 @@ class LeafCgroup implements ContainerCgroup {
 
   procsFiles(): string[] {
     return Object.values(this.paths).map((dir) => join(dir, 'cgroup.procs'));
+  }
+
+  joinTargets(): CgroupJoin {
+    const tasks: string[] = [];
+    let cgroup2: string | undefined;
+    for (const [key, dir] of Object.entries(this.paths)) {
+      if (key === unifiedHierarchy) cgroup2 = dir;
+      else tasks.push(join(dir, 'tasks'));
+    }
+    return { tasks, cgroup2 };
   }
 
   async pids(): Promise<number[]> {

@@ -8,6 +8,7 @@
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { FailedPreconditionError } from '../common/errors.js';
+import { trace } from '../common/trace.js';
 import type { ContainerEngine, ContainerView } from '../runtime/index.js';
 
 export interface AttachOptions {
@@ -104,8 +105,11 @@ export async function attachToContainer(engine: ContainerEngine, view: Container
     });
   }
   try {
+    trace('attached');
     if (options.start) await engine.start(id);
+    trace('started');
     await done;
+    trace('attach socket done');
     const final = await engine.wait(id);
     return final.exitCode;
   } finally {

@@ -23,6 +23,7 @@ import { registerLogs } from './commands/logs.js';
 import { registerPs } from './commands/ps.js';
 import { registerTag } from './commands/tag.js';
 import { takeExitStatus } from './run.js';
+import { trace } from '../common/trace.js';
 
 /** Builds the program with every command registered. */
 export function buildProgram(): Command {
@@ -86,7 +87,9 @@ export function formatError(err: unknown, debug: boolean): string {
 
 /** Runs berth with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  trace('main');
   const program = buildProgram();
+  trace('program built');
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return takeExitStatus();

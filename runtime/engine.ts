@@ -5,6 +5,7 @@
  * leaf, and, while it lives, a berth-monitor process that is the parent of its first
  * process (native.ts).
  */
+import { trace } from '../common/trace.js';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
@@ -225,7 +226,9 @@ export class ContainerEngine {
    */
   async create(options: CreateOptions): Promise<ContainerView> {
     const image = await this.#deps.resolveImage(options.image, options.pull ?? 'missing');
+    trace('image resolved');
     const imageConfig = await this.#deps.readImageConfig(image);
+    trace('image config read');
     const exec = imageConfig.config ?? {};
     if (options.name !== undefined && !isValidName(options.name)) {
       throw new InvalidArgumentError(`Invalid container name "${options.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -277,6 +280,7 @@ export class ContainerEngine {
       }
     }
 
+    trace('record inserted');
     const dir = this.dir(id);
     let cgroup: ContainerCgroup | undefined;
     let monitorPid = 0;
@@ -339,6 +343,7 @@ export class ContainerEngine {
           });
         }
       }
+      trace('spec built');
       await writeFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
       if (config.runtime !== 'berth') {
         const created = await this.#createExternal(id, dir, config, lowers);
@@ -347,9 +352,13 @@ export class ContainerEngine {
         this.#records.update(id, { state: 'created', pid, pidStart: processStartTime(pid) ?? '', monitorPid });
         return this.find(id);
       }
+      trace('config written');
       cgroup = await this.#deps.cgroups.create(id);
+      trace('cgroup created');
       await applyDeviceRules(cgroup.paths, spec.linux?.resources?.devices ?? []);
+      trace('device rules');
       const created = await this.#launch(id, config, spec, lowers, cgroup);
+      trace('launched');
       monitorPid = created.monitorPid;
       pid = created.pid;
       this.#records.update(id, { state: 'created', pid, pidStart: processStartTime(pid) ?? '', monitorPid });
@@ -441,7 +450,7 @@ export class ContainerEngine {
     loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
     const plan = buildPlan({
       spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
-      execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: await this.#deps.cgroups.view(), init: config.init,
+      execFifo: fifo, cgroup: cgroup.joinTargets(), cgroups: await this.#deps.cgroups.view(), init: config.init,
     });
     return startMonitor(this.#programs(), plan, this.#monitorOptions(id, config));
   }
@@ -600,7 +609,9 @@ export class ContainerEngine {
     }
     // The monitor finishes by itself once the container is gone; give it a moment so it
     // does not write into a directory being removed.
+    trace('rm: killed');
     if (record.monitorPid > 0) await this.#waitMonitor(record.monitorPid, 2000);
+    trace('rm: monitor gone');
     if (record.config.runtime !== 'berth') await this.#deleteExternal(record);
     const cgroup = await this.#deps.cgroups.attach(record.id).catch((err: unknown) => {
       // Another runtime removes its own cgroup on delete; a create that died early made none.
@@ -617,11 +628,15 @@ export class ContainerEngine {
           // gone
         }
       }
+      trace('rm: cgroup pids');
       await cgroup.remove();
     }
+    trace('rm: cgroup removed');
     await rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 });
+    trace('rm: dir removed');
     this.#records.delete(record.id);
     if (options.volumes === true) await this.#removeAnonymousVolumes(record);
+    trace('rm: done');
     return record.id;
   }
 
@@ -685,7 +700,7 @@ export class ContainerEngine {
         ...(caps === undefined ? {} : { capabilities: caps }),
         ...(options.privileged === true ? { noNewPrivileges: base.noNewPrivileges ?? false } : {}),
       },
-      pid: record.pid, namespaces, cgroupProcs: cgroup.procsFiles(),
+      pid: record.pid, namespaces, cgroup: cgroup.joinTargets(),
     });
     // Checked again right before the helper joins: the container may have exited meanwhile.
     if (!sameProcess(record.pid, record.pidStart)) throw new FailedPreconditionError(`Container ${record.id} is not running`, { hint: notRunningHint(view) });

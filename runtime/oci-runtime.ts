@@ -113,7 +113,7 @@ export class OciRuntime {
       loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
       const view = cgroupView(manager.layout);
       const plan = buildPlan({
-        spec, rootfs, execFifo: fifo, cgroupProcs: cgroup.procsFiles(), cgroups: view, consoleSocket: options.consoleSocket,
+        spec, rootfs, execFifo: fifo, cgroup: cgroup.joinTargets(), cgroups: view, consoleSocket: options.consoleSocket,
       });
       const pid = await runCreateHelper(this.#programs(), plan);
       const state: OciState = {
@@ -201,7 +201,7 @@ export class OciRuntime {
     const manager = await CgroupManager.open({ parent: s.cgroupParent });
     const cgroup = await manager.attach(s.cgroupLeaf);
     const plan = buildExecPlan({
-      process: proc, pid: s.pid, namespaces, cgroupProcs: cgroup.procsFiles(), consoleSocket: options.consoleSocket, detach: options.detach,
+      process: proc, pid: s.pid, namespaces, cgroup: cgroup.joinTargets(), consoleSocket: options.consoleSocket, detach: options.detach,
     });
     const run = await runExec(this.#programs(), plan, { stdin: true, detach: options.detach === true });
     if (options.pidFile !== undefined) await writeAtomically(options.pidFile, String(run.pid));

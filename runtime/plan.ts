@@ -5,6 +5,7 @@
  * on a v1 host; the helper only runs the steps in order.
  */
 import { InvalidArgumentError } from '../common/errors.js';
+import type { CgroupJoin } from '../cgroups/index.js';
 import type { RuntimeSpec } from '../oci/index.js';
 import { defaultDevices } from './defaults.js';
 import { PlanWriter, i32, u32, u64 } from './protocol.js';
@@ -87,8 +88,8 @@ export interface PlanInput {
   readonly overlay?: { readonly lowers: readonly string[]; readonly upper: string; readonly work: string } | undefined;
   /** The fifo `start` opens (runtime.md: create does not run the user's program). */
   readonly execFifo?: string | undefined;
-  /** cgroup.procs files to join. */
-  readonly cgroupProcs: readonly string[];
+  /** The container's cgroup. */
+  readonly cgroup: CgroupJoin;
   readonly cgroups: CgroupView;
   /** --init: a reaping, signal-forwarding PID 1 above the command. */
   readonly init?: boolean | undefined;
@@ -100,12 +101,17 @@ const S_IFIFO = 0o010000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 
+function addCgroup(plan: PlanWriter, cgroup: CgroupJoin): void {
+  for (const path of cgroup.tasks) plan.strings('cgroupTasks', path);
+  if (cgroup.cgroup2 !== undefined) plan.strings('cgroup2', cgroup.cgroup2);
+}
+
 /** The plan for one container's create. Throws InvalidArgumentError for what berth-helper cannot do. */
 export function buildPlan(input: PlanInput): Buffer {
   const { spec } = input;
   const plan = new PlanWriter();
   const linux = spec.linux ?? {};
-  for (const path of input.cgroupProcs) plan.strings('cgroupProcs', path);
+  addCgroup(plan, input.cgroup);
 
   let create = 0;
   for (const ns of linux.namespaces ?? []) {
@@ -234,7 +240,7 @@ export interface ExecPlanInput {
   readonly pid: number;
   /** The namespace types the container has of its own (its config's linux.namespaces). */
   readonly namespaces: readonly string[];
-  readonly cgroupProcs: readonly string[];
+  readonly cgroup: CgroupJoin;
   readonly consoleSocket?: string | undefined;
   /** Do not wait for the process (runc exec -d): the helper reports it and exits. */
   readonly detach?: boolean | undefined;
@@ -247,7 +253,7 @@ export interface ExecPlanInput {
  */
 export function buildExecPlan(input: ExecPlanInput): Buffer {
   const plan = new PlanWriter();
-  for (const path of input.cgroupProcs) plan.strings('cgroupProcs', path);
+  addCgroup(plan, input.cgroup);
   for (const type of input.namespaces) {
     const name = procNsNames[type];
     const flag = namespaceFlags[type as keyof typeof namespaceFlags];

@@ -5,7 +5,7 @@
  */
 
 /** proto.h BERTH_PLAN_VERSION. */
-export const planVersion = 1;
+export const planVersion = 2;
 const planMagic = 'BPLN';
 /** proto.h BERTH_PLAN_MAX. */
 export const planMaxBytes = 4 << 20;
@@ -19,7 +19,7 @@ export const PlanTag = {
   end: 0,
   nsNew: 1,
   nsJoin: 2,
-  cgroupProcs: 3,
+  cgroupTasks: 3,
   rootfs: 4,
   overlay: 5,
   mount: 6,
@@ -46,6 +46,7 @@ export const PlanTag = {
   init: 27,
   execWait: 28,
   consoleSocket: 29,
+  cgroup2: 30,
 } as const;
 export type PlanTagName = keyof typeof PlanTag;
 

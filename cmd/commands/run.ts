@@ -11,6 +11,7 @@ import type { CreateOptions, MountRequest, PullPolicy, Ulimit } from '../../runt
 import { attachToContainer } from '../attach.js';
 import type { CommandContext } from '../context.js';
 import { setExitStatus, withContext } from '../run.js';
+import { trace } from '../../common/trace.js';
 import { pullForRun } from './pull.js';
 
 interface RunFlags {
@@ -118,7 +119,9 @@ async function run(ctx: CommandContext, image: string, command: readonly string[
   process.on('SIGTERM', onSignal);
   let created;
   try {
+    trace('create');
     created = await engine.create(options);
+    trace('created');
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -141,7 +144,9 @@ async function run(ctx: CommandContext, image: string, command: readonly string[
   const status = await attachToContainer(engine, created, {
     stdin: flags.interactive === true, tty: flags.tty === true, start: true, proxySignals: true,
   });
+  trace('exited');
   if (options.autoRemove === true) await engine.remove(id, { force: true, ifExists: true, volumes: true });
+  trace('removed');
   setExitStatus(status);
 }
 

@@ -20,6 +20,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <linux/sched.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -68,14 +69,45 @@ static int reexec_sealed(char **argv, struct berth_error **err) {
   return berth_fail(err, errno, "helper", "fexecve the sealed helper");
 }
 
-static int join_cgroups(const struct plan *plan, struct berth_error **err) {
+/* Joins the v1 hierarchies (PLAN_CGROUP_TASKS) now, and opens the cgroup2 leaf
+ * (PLAN_CGROUP2) for fork_container to clone the container process into. */
+static int join_cgroups(const struct plan *plan, int *cgroup2_fd, struct berth_error **err) {
+  const struct plan_record *v2 = plan_find(plan, PLAN_CGROUP2);
+  if (v2 != NULL) {
+    cleanup_free char *dir = rec_str(v2, 0);
+    *cgroup2_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*cgroup2_fd < 0) return berth_fail(err, errno, "cgroup", "open the cgroup `%s`", dir);
+  }
   for (size_t i = 0; i < plan->nrecords; i++) {
-    if (plan->records[i].tag != PLAN_CGROUP_PROCS) continue;
+    if (plan->records[i].tag != PLAN_CGROUP_TASKS) continue;
     cleanup_free char *path = rec_str(&plan->records[i], 0);
     cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write_all(fd, "0", 1) < 0) return berth_fail(err, errno, "cgroup", "join the cgroup `%s`", path);
   }
   return 0;
+}
+
+/* fork(2), but with the child born in the cgroup2 leaf when there is one. */
+static pid_t fork_container(int cgroup2_fd, struct berth_error **err) {
+  if (cgroup2_fd >= 0) {
+    struct clone_args args = {.flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup2_fd};
+    /* Like fork: the helper is single-threaded and the child only execs or exits. */
+    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    if (pid >= 0) return (pid_t)pid;
+    /* Before 5.7 there is no CLONE_INTO_CGROUP (E2BIG, EINVAL) or no clone3 (ENOSYS). */
+    if (errno != ENOSYS && errno != E2BIG && errno != EINVAL) {
+      berth_fail(err, errno, "cgroup", "clone the container process into its cgroup");
+      return -1;
+    }
+    cleanup_close int procs = openat(cgroup2_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (procs < 0 || write_all(procs, "0", 1) < 0) {
+      berth_fail(err, errno, "cgroup", "join the cgroup2 leaf");
+      return -1;
+    }
+  }
+  pid_t pid = fork();
+  if (pid < 0) berth_fail(err, errno, "helper", "fork the container process");
+  return pid;
 }
 
 /* Opens every namespace first and joins them after: once the mount namespace is joined,
@@ -312,6 +344,11 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd, 
     berth_fail(&err, errno, "tty", "setsid");
     goto fail;
   }
+  const struct plan_record *ns = plan_find(plan, PLAN_NS_NEW);
+  if (ns != NULL && (rec_u32(ns, 0) & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) {
+    berth_fail(&err, errno, "namespaces", "unshare the cgroup namespace");
+    goto fail;
+  }
   const struct plan_record *fiforec = plan_find(plan, PLAN_EXEC_FIFO);
   if (fiforec != NULL) {
     cleanup_free char *path = rec_str(fiforec, 0);
@@ -433,6 +470,7 @@ int main(int argc, char **argv) {
   int reply_fd = env_fd(BERTH_ENV_REPLY_FD);
   int plan_fd = env_fd(BERTH_ENV_PLAN_FD);
   struct plan plan;
+  cleanup_close int cgroup2_fd = -1;
   if (plan_fd < 0) {
     berth_fail(&err, EINVAL, "helper", "no plan: %s is not set (berth-helper is run by berth-monitor)",
                BERTH_ENV_PLAN_FD);
@@ -446,10 +484,13 @@ int main(int argc, char **argv) {
   }
   if (plan_read(plan_fd, &plan, &err) < 0) goto fail;
   close(plan_fd);
-  if (join_cgroups(&plan, &err) < 0 || join_namespaces(&plan, &err) < 0) goto fail;
+  if (join_cgroups(&plan, &cgroup2_fd, &err) < 0 || join_namespaces(&plan, &err) < 0) goto fail;
   const struct plan_record *ns = plan_find(&plan, PLAN_NS_NEW);
-  if (ns != NULL && unshare((int)rec_u32(ns, 0)) < 0) {
-    berth_fail(&err, errno, "namespaces", "unshare 0x%x", rec_u32(ns, 0));
+  /* The cgroup namespace is the container process's to make, once it is in its cgroups:
+   * its root is the cgroup of whoever unshares it. */
+  int unshare_flags = ns != NULL ? (int)rec_u32(ns, 0) & ~CLONE_NEWCGROUP : 0;
+  if (unshare_flags != 0 && unshare(unshare_flags) < 0) {
+    berth_fail(&err, errno, "namespaces", "unshare 0x%x", unshare_flags);
     goto fail;
   }
   if (ns != NULL && (rec_u32(ns, 0) & CLONE_NEWNET) && loopback_up(&err) < 0) goto fail;
@@ -482,11 +523,8 @@ int main(int argc, char **argv) {
     berth_fail(&err, errno, "helper", "pipe");
     goto fail;
   }
-  pid_t pid = fork();
-  if (pid < 0) {
-    berth_fail(&err, errno, "helper", "fork the container process");
-    goto fail;
-  }
+  pid_t pid = fork_container(cgroup2_fd, &err);
+  if (pid < 0) goto fail;
   if (pid == 0) {
     close(ready[0]);
     signal(SIGPIPE, SIG_DFL);

@@ -12,7 +12,7 @@
 #define BERTH_PROTO_H
 
 #define BERTH_PLAN_MAGIC "BPLN"
-#define BERTH_PLAN_VERSION 1
+#define BERTH_PLAN_VERSION 2
 #define BERTH_PLAN_MAX (4u << 20)
 
 /* Environment variables holding inherited fd numbers. */
@@ -23,9 +23,13 @@
 
 enum plan_tag {
   PLAN_END = 0,
-  PLAN_NS_NEW = 1,         /* u32 CLONE_NEW* flags to create */
-  PLAN_NS_JOIN = 2,        /* u32 CLONE_NEW* type, then the namespace file's path */
-  PLAN_CGROUP_PROCS = 3,   /* a cgroup.procs file to join before anything else */
+  PLAN_NS_NEW = 1,  /* u32 CLONE_NEW* flags to create */
+  PLAN_NS_JOIN = 2, /* u32 CLONE_NEW* type, then the namespace file's path */
+  /* A cgroup v1 `tasks` file: the helper writes "0" to it before anything else. The helper
+   * is single-threaded, so moving its one thread moves the process, and the kernel does not
+   * take the threadgroup lock for it (cgroup_procs_write_start), whose first writer waits a
+   * whole RCU grace period: about 10 ms here for every container through cgroup.procs. */
+  PLAN_CGROUP_TASKS = 3,
   PLAN_ROOTFS = 4,         /* host directory the rootfs is mounted on */
   PLAN_OVERLAY = 5,        /* overlay options (lowerdir=..,upperdir=..,workdir=..) for ROOTFS */
   PLAN_MOUNT = 6,          /* u64 MS_* flags, then "source\0target\0fstype\0data" */
@@ -53,7 +57,11 @@ enum plan_tag {
   PLAN_EXEC_WAIT =
       28, /* empty: exec into a running container: wait for the process, relay its tty, exit with its status */
   PLAN_CONSOLE_SOCKET = 29, /* path of a unix socket to send the pty master to (runc's --console-socket) */
-  PLAN_TAG_MAX = 30,
+  /* A cgroup2 leaf directory: the container process is cloned straight into it
+   * (clone3 CLONE_INTO_CGROUP, read side of the threadgroup lock only); on kernels before
+   * 5.7 the helper joins it through its cgroup.procs instead. */
+  PLAN_CGROUP2 = 30,
+  PLAN_TAG_MAX = 31,
 };
 
 /* Exit codes of the helper itself: 0 when the container was created. */

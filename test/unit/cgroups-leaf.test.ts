@@ -42,7 +42,7 @@ describe('CgroupManager on cgroup v1 and hybrid trees', () => {
     layout = { mode: 'hybrid', v1: [cpuset, v1('cpu,cpuacct'), v1('memory')], unified: unified('unified', 'hugetlb') };
   });
 
-  it('makes the leaf in every hierarchy, cgroup2 included, and names its procs files', async () => {
+  it('makes the leaf in every hierarchy, cgroup2 included, and names its procs files and join targets', async () => {
     const cgroup = await new CgroupManager({ parent: '/berth', layout }).create('c0ffee');
     expect(cgroup.id).toBe('c0ffee');
     expect(cgroup.paths).toEqual({
@@ -52,6 +52,11 @@ describe('CgroupManager on cgroup v1 and hybrid trees', () => {
       unified: join(dir, 'unified/berth/c0ffee'),
     });
     expect(cgroup.procsFiles()).toEqual(Object.values(cgroup.paths).map((p) => join(p, 'cgroup.procs')));
+    // The helper joins v1 through `tasks` and is cloned into the cgroup2 leaf.
+    expect(cgroup.joinTargets()).toEqual({
+      tasks: ['cpuset', 'cpu,cpuacct', 'memory'].map((h) => join(dir, h, 'berth/c0ffee/tasks')),
+      cgroup2: join(dir, 'unified/berth/c0ffee'),
+    });
     for (const path of Object.values(cgroup.paths)) expect(existsSync(path)).toBe(true);
   });
 
