@@ -5,16 +5,23 @@
  * their logic and use {@link MetadataDb.transaction} for anything that writes more than one
  * row.
  */
-import type BetterSqlite3 from 'better-sqlite3';
-import { createRequire } from 'node:module';
-import { accessSync, constants } from 'node:fs';
+import Database from 'better-sqlite3';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { directoryError, makeDirectorySync } from './fs.js';
 import { dirname } from 'node:path';
 
-// Loaded with require, not import: importing a CommonJS package from ESM makes Node parse
-// it with its CommonJS export lexer first, about 20 ms of every command's start-up here.
-const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
-type Database = BetterSqlite3.Database;
+type Database = Database.Database;
+
+/**
+ * The SQLite addon beside the bundled CLI (dist/native, copied by scripts/bundle.mjs):
+ * loaded by path, it spares every command the `bindings` package's search for it. Running
+ * from source there is none, and better-sqlite3 finds its own.
+ */
+function nativeBinding(): string | undefined {
+  const path = fileURLToPath(new URL('./native/better_sqlite3.node', import.meta.url));
+  return existsSync(path) ? path : undefined;
+}
 
 /** Schema migrations, applied in order; the index + 1 is the schema version (PRAGMA user_version). */
 const migrations: readonly string[] = [
@@ -121,7 +128,7 @@ export class MetadataDb {
     makeDirectorySync(dirname(path), 0o700);
     let db: Database;
     try {
-      db = new Database(path, { timeout: 30_000 });
+      db = new Database(path, { timeout: 30_000, nativeBinding: nativeBinding() });
     } catch (err) {
       // better-sqlite3 says only "unable to open database file": ask the filesystem why.
       try {
