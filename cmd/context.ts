@@ -10,7 +10,7 @@ import { loadConfig, type BerthConfig } from '../common/config.js';
 import { MetadataDb } from '../common/metadata.js';
 import { defaultRoot, defaultRunRoot, StateLayout } from '../common/paths.js';
 import {
-  ContentStore, CredentialStore, ImageRecords, ImageService, InProcessUnpacker, RegistryClient, WorkerUnpacker, type LayerUnpacker,
+  ContentStore, ImageRecords, ImageService, loadPulling, type CredentialStore, type LayerUnpacker, type RegistryClient,
 } from '../image/index.js';
 import { NotFoundError } from '../common/errors.js';
 import { SchemaValidator, type ImageConfig } from '../oci/index.js';
@@ -71,7 +71,8 @@ export class CommandContext {
   }
 
   /** Registry credentials: berth's auth file, falling back to docker's config.json. */
-  credentials(env: NodeJS.ProcessEnv = process.env): CredentialStore {
+  async credentials(env: NodeJS.ProcessEnv = process.env): Promise<CredentialStore> {
+    const { CredentialStore } = await loadPulling();
     const configHome = env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config');
     const dockerConfig = env['DOCKER_CONFIG'] ?? join(homedir(), '.docker');
     return new CredentialStore({
@@ -83,14 +84,16 @@ export class CommandContext {
   /** A registry client with the configured insecure registries and credentials. */
   async registry(): Promise<RegistryClient> {
     const config = await this.config();
-    return new RegistryClient({ credentials: this.credentials(), insecureRegistries: config.insecureRegistries, userAgent: 'berth/0.1' });
+    const { RegistryClient } = await loadPulling();
+    return new RegistryClient({ credentials: await this.credentials(), insecureRegistries: config.insecureRegistries, userAgent: 'berth/0.1' });
   }
 
   /**
    * Where pulls unpack layers: a worker thread per layer when the bundled worker sits next
    * to the bundled CLI (dist/unpack-worker.mjs beside dist/berth.mjs), else this thread.
    */
-  unpacker(): LayerUnpacker {
+  async unpacker(): Promise<LayerUnpacker> {
+    const { InProcessUnpacker, WorkerUnpacker } = await loadPulling();
     const worker = new URL('./unpack-worker.mjs', import.meta.url);
     return existsSync(worker) ? new WorkerUnpacker(worker) : new InProcessUnpacker();
   }

@@ -4,11 +4,20 @@ export { collectGarbage, type GarbageResult } from './garbage.js';
 export { ImageRecords, type ImageRecord, type ImageLayerRecord } from './image-records.js';
 export { ImageService, type PruneResult, type RemoveEvent } from './image-service.js';
 export { inspectImage } from './inspect.js';
-export { InProcessUnpacker, WorkerUnpacker, type LayerUnpacker } from './layer-unpacker.js';
+export type { LayerUnpacker } from './layer-unpacker.js';
 export { formatPlatform, hostPlatform, parsePlatform, type PlatformSpec } from './platform.js';
-export { ImagePuller, type PullOptions, type PullProgress, type PullResult, type RegistrySource } from './pull.js';
+export type { PullOptions, PullProgress, PullResult, RegistrySource } from './pull.js';
 export {
   familiarName, familiarString, parseReference, referenceString, repositoryName, type ImageReference,
 } from './reference.js';
-export { CredentialStore, RegistryClient } from './registry/index.js';
-export { defaultUnpackLimits, unpackLayer, type UnpackLimits } from './unpack/index.js';
+export type { CredentialStore, RegistryClient } from './registry/index.js';
+export type { UnpackLimits } from './unpack/index.js';
+
+/**
+ * The registry client, the puller and the unpackers ({@link ./pulling.ts}), loaded on
+ * first use: they bring undici, zlib, worker threads and tar, which commands that do not
+ * pull should not load at start-up.
+ */
+export function loadPulling(): Promise<typeof import('./pulling.js')> {
+  return import('./pulling.js');
+}

@@ -1,6 +1,5 @@
 /** `berth login [SERVER] [-u USER] [-p PASS | --password-stdin]` and `berth logout [SERVER]`. */
 import type { Command } from 'commander';
-import { text } from 'node:stream/consumers';
 import { InvalidArgumentError } from '../../common/errors.js';
 import { withContext } from '../run.js';
 
@@ -24,7 +23,7 @@ export function registerLogin(program: Command): void {
       const domain = normaliseServer(server);
       const registry = await ctx.registry();
       await registry.checkLogin(domain, { username, password });
-      await ctx.credentials().set(domain, username, password);
+      await (await ctx.credentials()).set(domain, username, password);
       process.stdout.write('Login Succeeded\n');
     }));
   program
@@ -33,7 +32,7 @@ export function registerLogin(program: Command): void {
     .argument('[server]', 'registry host[:port] (default: Docker Hub)', 'docker.io')
     .action(withContext(async (ctx, server: string) => {
       const domain = normaliseServer(server);
-      const removed = await ctx.credentials().remove(domain);
+      const removed = await (await ctx.credentials()).remove(domain);
       process.stdout.write(removed ? `Removing login credentials for ${domain}\n` : `Not logged in to ${domain}\n`);
     }));
 }
@@ -51,7 +50,8 @@ async function credentialsFrom(flags: LoginFlags): Promise<{ username: string; p
   if (flags.passwordStdin === true && flags.password !== undefined) {
     throw new InvalidArgumentError('Cannot log in: --password and --password-stdin are mutually exclusive');
   }
-  const password = flags.passwordStdin === true ? (await text(process.stdin)).replace(/\r?\n$/, '') : flags.password;
+  const text = async (): Promise<string> => (await import('node:stream/consumers')).text(process.stdin);
+  const password = flags.passwordStdin === true ? (await text()).replace(/\r?\n$/, '') : flags.password;
   if (password === undefined || password === '') {
     throw new InvalidArgumentError('Cannot log in: no password given', { hint: 'Pipe it in with --password-stdin, or give -p PASSWORD' });
   }

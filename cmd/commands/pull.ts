@@ -2,10 +2,9 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../common/errors.js';
 import {
-  familiarString, ImagePuller, parsePlatform, parseReference, repositoryName, type ImageReference,
+  familiarString, loadPulling, parsePlatform, parseReference, repositoryName, type ImageReference,
 } from '../../image/index.js';
 import type { CommandContext } from '../context.js';
-import { createPullReporter } from '../progress.js';
 import { withContext } from '../run.js';
 
 interface PullFlags {
@@ -26,15 +25,22 @@ export function registerPull(program: Command): void {
     .action(withContext(async (ctx, name: string, flags: PullFlags) => pull(ctx, name, flags)));
 }
 
-async function pull(ctx: CommandContext, name: string, flags: PullFlags): Promise<void> {
-  const ref = parseReference(name);
-  const signal = interruptSignal();
+/** The puller and the progress display, loaded on first use (see loadPulling). */
+async function pullerFor(ctx: CommandContext) {
+  const [{ ImagePuller }, { createPullReporter }] = await Promise.all([loadPulling(), import('../progress.js')]);
   const registry = await ctx.registry();
   const config = await ctx.config();
   const puller = new ImagePuller({
     registry, store: ctx.store(), records: ctx.records(), validator: await ctx.validator(),
-    concurrency: config.maxConcurrentDownloads, privileged: process.getuid?.() === 0, unpacker: ctx.unpacker(),
+    concurrency: config.maxConcurrentDownloads, privileged: process.getuid?.() === 0, unpacker: await ctx.unpacker(),
   });
+  return { puller, registry, config, createPullReporter };
+}
+
+async function pull(ctx: CommandContext, name: string, flags: PullFlags): Promise<void> {
+  const ref = parseReference(name);
+  const signal = interruptSignal();
+  const { puller, registry, config, createPullReporter } = await pullerFor(ctx);
   const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
   let refs: ImageReference[] = [ref];
   if (flags.allTags === true) {
@@ -70,12 +76,7 @@ async function pull(ctx: CommandContext, name: string, flags: PullFlags): Promis
  */
 export async function pullForRun(ctx: CommandContext, name: string, out: NodeJS.WriteStream, signal?: AbortSignal): Promise<string> {
   const ref = parseReference(name);
-  const registry = await ctx.registry();
-  const config = await ctx.config();
-  const puller = new ImagePuller({
-    registry, store: ctx.store(), records: ctx.records(), validator: await ctx.validator(),
-    concurrency: config.maxConcurrentDownloads, privileged: process.getuid?.() === 0, unpacker: ctx.unpacker(),
-  });
+  const { puller, config, createPullReporter } = await pullerFor(ctx);
   const reporter = createPullReporter(out, false);
   reporter.line(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${familiarString({ domain: ref.domain, path: ref.path })}`);
   try {
