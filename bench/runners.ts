@@ -90,8 +90,9 @@ export class BerthRunner implements Runner {
     await removeTree(this.#root);
   }
 
+  /** The launcher on PATH (bin/launcher.c). */
   #berth(): string {
-    return join(this.#ctx.repoRoot, 'bin', 'berth');
+    return join(this.#ctx.repoRoot, 'dist', 'native', 'berth');
   }
 }
 

@@ -89,9 +89,9 @@ export class BerthEngine extends Engine {
     this.version = /\((.*)\)$/.exec(this.#puller.label())?.[1] ?? '';
   }
 
-  /** `bin/berth --root ROOT ...args`. */
+  /** `berth --root ROOT ...args`, through the launcher on PATH (bin/launcher.c). */
   spec(args: readonly string[]): CommandSpec {
-    return { file: join(this.#ctx.repoRoot, 'bin', 'berth'), args: ['--root', this.root, ...args] };
+    return { file: join(this.#ctx.repoRoot, 'dist', 'native', 'berth'), args: ['--root', this.root, ...args] };
   }
 
   async containers(): Promise<string[]> {

@@ -4,6 +4,7 @@
  * (so `berth --help` touches nothing) and closed when the command ends.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type BerthConfig } from '../common/config.js';
@@ -15,6 +16,21 @@ import {
 import { NotFoundError } from '../common/errors.js';
 import { SchemaValidator, type ImageConfig } from '../oci/index.js';
 import { ContainerEngine, ContainerRecords, hostCgroups, type PullPolicy } from '../runtime/index.js';
+
+/**
+ * The certificates of NODE_EXTRA_CA_CERTS, which berth's launcher keeps from Node's own
+ * start-up (bin/launcher.c). A file that cannot be read is skipped with Node's warning.
+ */
+async function extraCaCertificates(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const file = env['NODE_EXTRA_CA_CERTS'];
+  if (file === undefined || file === '') return undefined;
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    process.stderr.write(`Warning: Ignoring extra certs from \`${file}\`, load failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    return undefined;
+  }
+}
 
 /** Global options every command sees. */
 export interface GlobalOptions {
@@ -84,8 +100,14 @@ export class CommandContext {
   /** A registry client with the configured insecure registries and credentials. */
   async registry(): Promise<RegistryClient> {
     const config = await this.config();
-    const { RegistryClient } = await loadPulling();
-    return new RegistryClient({ credentials: await this.credentials(), insecureRegistries: config.insecureRegistries, userAgent: 'berth/0.1' });
+    const { RegistryClient, dispatcherTrusting } = await loadPulling();
+    const extraCa = await extraCaCertificates(process.env);
+    return new RegistryClient({
+      dispatcher: extraCa === undefined ? undefined : await dispatcherTrusting(extraCa),
+      credentials: await this.credentials(),
+      insecureRegistries: config.insecureRegistries,
+      userAgent: 'berth/0.1',
+    });
   }
 
   /**

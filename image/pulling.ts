@@ -6,5 +6,5 @@
  */
 export { InProcessUnpacker, WorkerUnpacker } from './layer-unpacker.js';
 export { ImagePuller } from './pull.js';
-export { CredentialStore, RegistryClient } from './registry/index.js';
+export { CredentialStore, RegistryClient, dispatcherTrusting } from './registry/index.js';
 export { defaultUnpackLimits, unpackLayer } from './unpack/index.js';

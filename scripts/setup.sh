@@ -154,12 +154,13 @@ if ! $skip_npm; then
 fi
 
 if $link; then
-  if [[ -f $repo/bin/berth ]]; then
-    [[ -x $repo/bin/berth ]] || echo "setup.sh: warning: $repo/bin/berth is not executable" >&2
-    ln -sfn "$repo/bin/berth" /usr/local/bin/berth
-    step "berth on PATH: /usr/local/bin/berth -> $repo/bin/berth"
+  # The launcher (bin/launcher.c) starts bin/berth: it spares Node's start-up the loading
+  # of NODE_EXTRA_CA_CERTS.
+  if [[ -x $repo/dist/native/berth ]]; then
+    ln -sfn "$repo/dist/native/berth" /usr/local/bin/berth
+    step "berth on PATH: /usr/local/bin/berth -> $repo/dist/native/berth"
   else
-    step "bin/berth does not exist yet: /usr/local/bin/berth not linked"
+    step "dist/native/berth is not built: /usr/local/bin/berth not linked"
   fi
 fi
 

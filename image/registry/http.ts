@@ -4,8 +4,19 @@
  * CDN on another host), a bounded body reader, and network failures as RegistryError.
  * Every response handed out still owns its body: the caller consumes or destroys it.
  */
+import { rootCertificates } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { InterruptedError, RegistryError, isErrnoError } from '../../common/errors.js';
+
+/**
+ * A dispatcher that trusts `extraCaPem` (PEM certificates) besides Node's bundled roots:
+ * what NODE_EXTRA_CA_CERTS gives every TLS connection when Node loads it itself, which
+ * berth's launcher (bin/launcher.c) spares Node's start-up.
+ */
+export async function dispatcherTrusting(extraCaPem: string): Promise<Dispatcher> {
+  const { Agent } = await loadUndici();
+  return new Agent({ connect: { ca: [...rootCertificates, extraCaPem] } });
+}
 
 /** What a request is part of: error messages start with `operation`. */
 export interface RequestContext {

@@ -14,3 +14,4 @@ export type { ManifestResult } from './manifest.js';
 export type { Credentials, CredentialProvider, Clock } from './auth.js';
 export { CredentialStore, dockerHubAuthKey, type CredentialStoreOptions } from './credentials.js';
 export { RegistryEndpoints, type RegistryEndpointsOptions } from './endpoints.js';
+export { dispatcherTrusting } from './http.js';

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 
 /** The repository root. */
 export const repoRoot = join(import.meta.dirname, '..', '..');
-/** The berth executable of this checkout. */
-export const berthBin = join(repoRoot, 'bin', 'berth');
+/** The berth executable of this checkout: the launcher setup.sh puts on PATH (bin/launcher.c). */
+export const berthBin = join(repoRoot, 'dist', 'native', 'berth');
 
 /** What a berth invocation did. */
 export interface BerthResult {
