@@ -10,7 +10,7 @@
  * - `hybrid`: v1 controller hierarchies plus a cgroup2 mount (systemd puts it at
  *   /sys/fs/cgroup/unified) that holds only the controllers no v1 hierarchy took, often none.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { InvalidContentError, UnsupportedError, isErrnoError } from '../common/errors.js';
 
@@ -86,7 +86,9 @@ export async function readHostLayout(options: { readonly procRoot?: string } = {
   const path = join(options.procRoot ?? '/proc', 'self', 'mountinfo');
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // Synchronous: a small procfs file, read on the way to every container's cgroup, where
+    // readFile would cost several threadpool round trips (open, fstat, reads, close).
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     if (isErrnoError(err, 'ENOENT')) {
       throw new UnsupportedError(`Cannot find the cgroup filesystems: "${path}" does not exist`, {

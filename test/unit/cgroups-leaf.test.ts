@@ -80,6 +80,22 @@ describe('CgroupManager on cgroup v1 and hybrid trees', () => {
     expect(read('cpuset2', 'berth', 'web', 'cpus')).toBe('0-7');
   });
 
+  it('fills in a parent whose cpuset is empty (made by hand, or by a create cut short)', async () => {
+    mkdirSync(join(dir, 'cpuset', 'berth'));
+    writeFileSync(join(dir, 'cpuset', 'berth', 'cpuset.cpus'), '\n');
+    await new CgroupManager({ parent: '/berth', layout }).create('web');
+    expect([read('cpuset', 'berth', 'cpuset.cpus'), read('cpuset', 'berth', 'web', 'cpuset.cpus')]).toEqual(['0-3', '0-3']);
+  });
+
+  it('makes a missing parent again in the hierarchies that lack it', async () => {
+    // Without cpuset: here its leaf would hold plain files, which rmdir cannot remove.
+    const manager = new CgroupManager({ parent: '/berth', layout: { ...layout, v1: layout.v1.slice(1) } });
+    await (await manager.create('one')).remove();
+    rmdirSync(join(dir, 'memory', 'berth'));
+    const cgroup = await manager.create('two');
+    for (const path of Object.values(cgroup.paths)) expect(existsSync(path)).toBe(true);
+  });
+
   it('enables no cgroup2 controller when the hybrid cgroup2 has none berth needs', async () => {
     await new CgroupManager({ parent: '/berth', layout }).create('web');
     expect(read('unified', 'cgroup.subtree_control')).toBe('');
@@ -129,6 +145,14 @@ describe('CgroupManager on cgroup v2 trees', () => {
     expect(read('cg2', 'berth', 'cgroup.subtree_control')).toBe('+cpu +memory +pids +io +cpuset');
     // The leaf holds the processes; it enables nothing below itself.
     expect(existsSync(join(dir, 'cg2', 'berth', 'web', 'cgroup.subtree_control'))).toBe(false);
+  });
+
+  it('enables the controllers again in an existing parent that lacks some', async () => {
+    const root = unified('cg2', 'cpu memory pids', 'cpu memory pids\n');
+    mkdirSync(join(root.mountPoint, 'berth'));
+    writeFileSync(join(root.mountPoint, 'berth', 'cgroup.subtree_control'), 'memory\n');
+    await new CgroupManager({ parent: '/berth', layout: { mode: 'v2', v1: [], unified: root } }).create('web');
+    expect(read('cg2', 'berth', 'cgroup.subtree_control')).toBe('+cpu +pids');
   });
 
   it('skips controllers the root lacks and writes nothing where all are enabled', async () => {
