@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyDeviceRules, runtimeAllowedDevices, v1DeviceRule } from '../../cgroups/index.js';
+import { applyDeviceRules, runtimeAllowedDevices, v1DeviceRule, v1DeviceWrites } from '../../cgroups/index.js';
+import { defaultDeviceCgroupRules } from '../../runtime/defaults.js';
 
 describe('device rules', () => {
   let dir: string | undefined;
@@ -31,6 +32,36 @@ describe('device rules', () => {
     expect(written[0]).toBe('a *:* rwm');
     // The last allow written is the runtime's last rule (the container's ptys).
     expect(written[1]).toBe(v1DeviceRule(runtimeAllowedDevices.at(-1) ?? { allow: true }));
+  });
+
+  it("leaves out the runtime's allow rules that docker's defaults already wrote", () => {
+    const lines = v1DeviceWrites(defaultDeviceCgroupRules).map((w) => `${w.file} ${w.line}`);
+    expect(lines).toEqual([
+      'devices.deny a *:* rwm',
+      ...['c 1:5 rwm', 'c 1:3 rwm', 'c 1:9 rwm', 'c 1:8 rwm', 'c 5:0 rwm', 'c 5:1 rwm'].map((l) => `devices.allow ${l}`),
+      'devices.deny c 10:229 rwm',
+      // The runtime's own: only what the defaults did not grant (1:3, 1:5, 1:8, 1:9, 5:0, 5:1 did).
+      ...['c *:* m', 'b *:* m', 'c 1:7 rwm', 'c 5:2 rwm', 'c 136:* rwm'].map((l) => `devices.allow ${l}`),
+    ]);
+  });
+
+  it('writes one rule for a privileged container: allowing all grants the rest', () => {
+    expect(v1DeviceWrites([{ allow: true, access: 'rwm' }])).toEqual([{ file: 'devices.allow', line: 'a *:* rwm' }]);
+  });
+
+  it('keeps an allow rule that a deny in between might have touched, or that asks for more access', () => {
+    const writes = v1DeviceWrites([
+      { allow: false, access: 'rwm' },
+      { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+      { allow: false, type: 'c', major: 1, access: 'w' },
+      { allow: true, type: 'c', major: 1, minor: 7, access: 'r' },
+      { allow: true, type: 'c', major: 1, minor: 7, access: 'rw' },
+    ]).map((w) => w.line);
+    // c 1:3 comes again after "c 1:* w" (a wildcard deny might touch it); 1:7 rw after 1:7 r.
+    expect(writes.slice(0, 5)).toEqual(['a *:* rwm', 'c 1:3 rwm', 'c 1:* w', 'c 1:7 r', 'c 1:7 rw']);
+    expect(writes.filter((l) => l === 'c 1:3 rwm')).toHaveLength(2);
+    // The runtime's 1:7 rwm asks for m too: kept; its 1:5 and 1:9 were not granted before: kept.
+    expect(writes).toEqual(expect.arrayContaining(['c 1:7 rwm', 'c 1:5 rwm', 'c 1:9 rwm']));
   });
 
   it('reports that there is nothing to write to without a devices hierarchy (cgroup v2)', async () => {
