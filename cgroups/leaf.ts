@@ -75,7 +75,17 @@ export interface ContainerCgroup {
    * fine, the parent stays.
    * @throws FailedPreconditionError when processes are still in it after a short wait.
    */
-  remove(): Promise<void>;
+  remove(options?: CgroupRemoveOptions): Promise<void>;
+}
+
+/** Options of {@link ContainerCgroup.remove}. */
+export interface CgroupRemoveOptions {
+  /**
+   * Sends SIGKILL to the processes in a leaf that is busy (and in the cgroups below it)
+   * before each retry, so that whatever is still in it goes too. Processes are looked for
+   * only once rmdir(2) has refused: a container that has exited costs no reads.
+   */
+  readonly kill?: boolean;
 }
 
 /**
@@ -270,7 +280,7 @@ class LeafCgroup implements ContainerCgroup {
     return pidsIn(Object.values(this.paths));
   }
 
-  async remove(): Promise<void> {
+  async remove(options: CgroupRemoveOptions = {}): Promise<void> {
     // Every hierarchy is tried even when one refuses; busy ones are retried together, so
     // exiting processes get the same short wait however many hierarchies there are.
     let pending = Object.values(this.paths);
@@ -288,6 +298,7 @@ class LeafCgroup implements ContainerCgroup {
       if (busy.length > 0 && attempt === removeRetries) refusal ??= busy[0];
       if (busy.length === 0 || attempt === removeRetries) break;
       pending = busy.map(({ dir }) => dir);
+      if (options.kill === true) killAll(pidsIn(pending));
       await sleep(delay);
     }
     if (refusal !== undefined) throw this.#removeError(refusal.dir, refusal.err);
@@ -409,6 +420,20 @@ function pidsIn(dirs: readonly string[]): number[] {
   const pids = new Set<number>();
   for (const dir of dirs) collectPids(dir, pids);
   return [...pids].sort((a, b) => a - b);
+}
+
+/**
+ * SIGKILL to each of `pids`. One that is gone already, or that berth may not signal, is
+ * passed over: its cgroup stays busy, and the caller's retries report that.
+ */
+function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // See above: the busy cgroup is what gets reported.
+    }
+  }
 }
 
 /** Adds the pids in `dir`'s `cgroup.procs` and below to `pids`; a missing cgroup has none. */

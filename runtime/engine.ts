@@ -618,19 +618,9 @@ export class ContainerEngine {
       if (err instanceof NotFoundError) return undefined;
       throw err;
     });
-    if (cgroup !== undefined) {
-      // Whatever is still in the cgroup (a create killed after the helper forked, before the
-      // pid was recorded) goes too.
-      for (const p of await cgroup.pids()) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-      trace('rm: cgroup pids');
-      await cgroup.remove();
-    }
+    // Whatever is still in the cgroup (a create killed after the helper forked, before the
+    // pid was recorded) goes too: remove kills what keeps a leaf busy.
+    await cgroup?.remove({ kill: true });
     trace('rm: cgroup removed');
     await rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 });
     trace('rm: dir removed');

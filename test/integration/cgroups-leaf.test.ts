@@ -158,6 +158,30 @@ describe.skipIf(skip !== undefined)('container cgroups on this host', () => {
     for (const dir of Object.values(cgroup.paths)) expect(existsSync(dir)).toBe(false);
   });
 
+  it('kills the processes still in a leaf and below it when asked to, and removes it', async () => {
+    const cgroup = await create('kill');
+    const inner = Object.values(cgroup.paths).map((dir) => join(dir, 'inner'));
+    for (const dir of inner) await mkdir(dir);
+    // A v1 cpuset cgroup takes no process until it has cpus and mems.
+    const cpuset = layout.v1.find((h) => h.controllers.includes('cpuset'));
+    if (cpuset !== undefined) {
+      const prefix = cpuset.noPrefix ? '' : 'cpuset.';
+      const leaf = cgroup.paths[cpuset.name] ?? '';
+      for (const name of ['cpus', 'mems']) await writeFile(join(leaf, 'inner', `${prefix}${name}`), await readFile(join(leaf, `${prefix}${name}`), 'utf8'));
+    }
+    const child = await startIn(cgroup);
+    // One process in the leaf, another in a cgroup the container made below it.
+    const below = spawn('sleep', ['30'], { stdio: 'ignore' });
+    children.push(below);
+    await once(below, 'spawn');
+    for (const dir of inner) await writeFile(join(dir, 'cgroup.procs'), String(below.pid));
+    const exits = [once(child, 'exit'), once(below, 'exit')];
+    await cgroup.remove({ kill: true });
+    await Promise.all(exits);
+    expect([child.signalCode, below.signalCode]).toEqual(['SIGKILL', 'SIGKILL']);
+    for (const dir of Object.values(cgroup.paths)) expect(existsSync(dir)).toBe(false);
+  });
+
   it('refuses to remove a leaf while a process is in it, and removes it once the process is gone', async () => {
     const cgroup = await create('busy');
     const child = await startIn(cgroup);
