@@ -7,8 +7,8 @@
  */
 import { trace } from '../common/trace.js';
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, readFileSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { constants as fsConstants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstat, mkdtemp, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
@@ -269,10 +269,13 @@ export class ContainerEngine {
     for (let attempt = 0; ; attempt++) {
       const candidate = name ?? randomName(attempt);
       try {
-        this.#records.insert({ id, name: candidate, imageId: image.id, imageName: options.image, created: new Date().toISOString(), config });
-        // While creating, pid is the creating berth process: if it dies half way, the
-        // container shows as dead and rm or system prune cleans up after it.
-        this.#records.update(id, { pid: process.pid, pidStart: processStartTime(process.pid) ?? '' });
+        // One transaction: one commit instead of two.
+        this.#deps.db.transaction(() => {
+          this.#records.insert({ id, name: candidate, imageId: image.id, imageName: options.image, created: new Date().toISOString(), config });
+          // While creating, pid is the creating berth process: if it dies half way, the
+          // container shows as dead and rm or system prune cleans up after it.
+          this.#records.update(id, { pid: process.pid, pidStart: processStartTime(process.pid) ?? '' });
+        });
         name = candidate;
         break;
       } catch (err) {
@@ -286,18 +289,14 @@ export class ContainerEngine {
     let monitorPid = 0;
     let pid = 0;
     try {
-      await mkdir(this.#deps.layout.containersDir(), { mode: 0o711 }).catch((err: unknown) => {
-        if (errno(err) !== 'EEXIST') throw err;
-      });
-      await mkdir(dir, { mode: 0o710 });
-      for (const sub of ['rootfs', 'upper', 'work']) await mkdir(join(dir, sub), { mode: 0o755 });
       const lowers = [...image.layers].reverse().map((l) => this.#deps.layout.layerDiffDir(l.diffId));
       if (lowers.length === 0) throw new InvalidArgumentError(`Image "${options.image}" has no layers`);
-      const user = resolveUser(config.user === '' ? '0' : config.user, await readImageFile(lowers, 'etc/passwd'), await readImageFile(lowers, 'etc/group'));
-
-      await writeFile(join(dir, 'hostname'), hostnameFile(hostname));
-      await writeFile(join(dir, 'hosts'), hostsFile(hostname, []));
-      await writeFile(join(dir, 'resolv.conf'), resolvConfFrom(await hostResolvConf()));
+      // The image's passwd and group are read on the threadpool while the directory is made.
+      const etc = Promise.all([readImageFile(lowers, 'etc/passwd'), readImageFile(lowers, 'etc/group')]);
+      etc.catch(() => undefined);
+      this.#makeDir(dir, hostname);
+      const [passwd, group] = await etc;
+      const user = resolveUser(config.user === '' ? '0' : config.user, passwd, group);
       const mounts: MountInput[] = [
         { type: 'bind', source: join(dir, 'resolv.conf'), destination: '/etc/resolv.conf' },
         { type: 'bind', source: join(dir, 'hostname'), destination: '/etc/hostname' },
@@ -322,7 +321,8 @@ export class ContainerEngine {
         }
       }
       config = { ...config, mounts: resolved };
-      this.#records.updateConfig(id, config);
+      // Only volumes change what was recorded (their names).
+      if (requests.some((m) => m.type === 'volume')) this.#records.updateConfig(id, config);
       const hostCaps = hostCapabilities();
       const spec: RuntimeSpec = buildSpec({
         rootfs: join(dir, 'rootfs'), image: exec, command: options.command, entrypoint: options.entrypoint, env: config.env,
@@ -344,7 +344,8 @@ export class ContainerEngine {
         }
       }
       trace('spec built');
-      await writeFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+      // Synchronous, like the rest of the directory (#makeDir).
+      writeFileSync(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
       if (config.runtime !== 'berth') {
         const created = await this.#createExternal(id, dir, config, lowers);
         monitorPid = created.monitorPid;
@@ -367,6 +368,23 @@ export class ContainerEngine {
       throw err;
     }
     return this.find(id);
+  }
+
+  /**
+   * Makes the container's directory, with the overlay's directories and the files bound
+   * over the image's /etc. Synchronous, a departure from STYLE.md §2 that `berth run` pays
+   * for once per container: a dozen small calls that each take microseconds, where
+   * awaiting each through libuv's threadpool took about 3 ms in all.
+   */
+  #makeDir(dir: string, hostname: string): void {
+    // recursive only so that an existing directory is no error (the store root exists: the
+    // database is in it).
+    mkdirSync(this.#deps.layout.containersDir(), { recursive: true, mode: 0o711 });
+    mkdirSync(dir, { mode: 0o710 });
+    for (const sub of ['rootfs', 'upper', 'work']) mkdirSync(join(dir, sub), { mode: 0o755 });
+    writeFileSync(join(dir, 'hostname'), hostnameFile(hostname));
+    writeFileSync(join(dir, 'hosts'), hostsFile(hostname, []));
+    writeFileSync(join(dir, 'resolv.conf'), resolvConfFrom(hostResolvConf()));
   }
 
   /** Undoes a create that failed part way. */

@@ -2,7 +2,7 @@
  * The per-container /etc/hostname, /etc/hosts and /etc/resolv.conf, written in the
  * container's directory and bind-mounted over the image's, as docker does.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 /** /etc/hostname. */
 export function hostnameFile(hostname: string): string {
@@ -49,7 +49,15 @@ export function resolvConfFrom(host: string, overrides: { dns?: readonly string[
   return `${out.join('\n')}\n`;
 }
 
-/** The host's /etc/resolv.conf, or empty when it has none. */
-export async function hostResolvConf(path = '/etc/resolv.conf'): Promise<string> {
-  return readFile(path, 'utf8').catch(() => '');
+/**
+ * The host's /etc/resolv.conf, or empty when it has none (or it cannot be read: the
+ * container then gets the fallback resolvers). Synchronous: a small file, read while the
+ * container's directory is made (engine.ts).
+ */
+export function hostResolvConf(path = '/etc/resolv.conf'): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
