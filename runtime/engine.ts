@@ -650,12 +650,11 @@ export class ContainerEngine {
 
   async #waitMonitor(pid: number, ms: number): Promise<void> {
     const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
-      if (!comm.startsWith('berth-monitor')) return;
-      const stat = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '');
-      if (stat === '' || / [ZX] /.test(stat.slice(stat.lastIndexOf(')')))) return;
-      await sleep(10);
+    // One synchronous read of /proc/<pid>/stat per look (monitorAlive). The monitor exits
+    // right after it closes the attach socket, so look again soon, then every 10 ms.
+    for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 10)) {
+      if (!monitorAlive(pid)) return;
+      await sleep(delay);
     }
   }
 
