@@ -51,6 +51,11 @@ const text = readFileSync('dist/berth.cjs');
 const wide = text.findIndex((b) => b > 0x7f);
 if (wide >= 0) throw new Error(`dist/berth.cjs is not ASCII at byte ${wide}: bin/berth reads it as latin1`);
 
+// bin/berth compiles the bundle with vm.Script, which has no loader for import(): every
+// import() must have been bundled (esbuild turns those into lazy requires).
+const imports = text.toString('latin1').match(/\bimport\((?!\))/g);
+if (imports !== null) throw new Error(`dist/berth.cjs calls import() ${imports.length} time(s): import Node built-ins statically`);
+
 const addon = join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');
 mkdirSync('dist/native', { recursive: true });
 copyFileSync(addon, 'dist/native/better_sqlite3.node');

@@ -1,5 +1,6 @@
 /** `berth login [SERVER] [-u USER] [-p PASS | --password-stdin]` and `berth logout [SERVER]`. */
 import type { Command } from 'commander';
+import { text } from 'node:stream/consumers';
 import { InvalidArgumentError } from '../../common/errors.js';
 import { withContext } from '../run.js';
 
@@ -50,8 +51,7 @@ async function credentialsFrom(flags: LoginFlags): Promise<{ username: string; p
   if (flags.passwordStdin === true && flags.password !== undefined) {
     throw new InvalidArgumentError('Cannot log in: --password and --password-stdin are mutually exclusive');
   }
-  const text = async (): Promise<string> => (await import('node:stream/consumers')).text(process.stdin);
-  const password = flags.passwordStdin === true ? (await text()).replace(/\r?\n$/, '') : flags.password;
+  const password = flags.passwordStdin === true ? (await text(process.stdin)).replace(/\r?\n$/, '') : flags.password;
   if (password === undefined || password === '') {
     throw new InvalidArgumentError('Cannot log in: no password given', { hint: 'Pipe it in with --password-stdin, or give -p PASSWORD' });
   }

@@ -235,7 +235,7 @@ describe.skipIf(skip !== undefined)('one bundle under runc and under berth oci: 
   /** Problems found while running (runtimes leaving their cgroup leaf), checked by the last test. */
   const runProblems: string[] = [];
 
-  const berthOci = (args: readonly string[]): string[] => [berthBin, '--root', join(work, 'store'), 'oci', '--root', berthState, ...args];
+  const berthOci = (args: readonly string[]): string[] => ['--root', join(work, 'store'), 'oci', '--root', berthState, ...args];
 
   /** The cgroup directories `relative` names under each hierarchy's mount that exist. */
   async function cgroupDirs(relative: string): Promise<string[]> {
@@ -263,22 +263,22 @@ describe.skipIf(skip !== undefined)('one bundle under runc and under berth oci: 
     const berthId = `diff-berth-${scenario.name}-${tag}`;
     started.push({ runtime: 'berth', id: berthId });
     // The container inherits create's stdout and stderr: its output ends when it exits.
-    const create = startPiped(process.execPath, berthOci(['create', '--bundle', bundle, berthId]));
+    const create = startPiped(berthBin, berthOci(['create', '--bundle', bundle, berthId]));
     const createCode = await within(create.exited, 60_000, 'berth oci create');
     if (createCode !== 0) {
       const output = await within(create.output, 10_000, 'the output of a failed berth oci create');
       throw new Error(`berth oci create exited ${createCode}\nstderr: ${output.stderr}`);
     }
-    const start = await runPiped(process.execPath, berthOci(['start', berthId]));
+    const start = await runPiped(berthBin, berthOci(['start', berthId]));
     if (start.code !== 0) throw new Error(`berth oci start exited ${start.code}\nstderr: ${start.stderr}`);
     const berth = await within(create.output, 30_000, `the output of berth's container ${berthId}`);
     for (const deadline = Date.now() + 30_000; ;) {
-      const state = await runPiped(process.execPath, berthOci(['state', berthId]));
+      const state = await runPiped(berthBin, berthOci(['state', berthId]));
       if (state.code === 0 && (JSON.parse(state.stdout) as { status: string }).status === 'stopped') break;
       if (Date.now() > deadline) throw new Error(`berth's container ${berthId} did not stop: ${state.stdout}${state.stderr}`);
       await sleep(50);
     }
-    const deleted = await runPiped(process.execPath, berthOci(['delete', berthId]));
+    const deleted = await runPiped(berthBin, berthOci(['delete', berthId]));
     if (deleted.code !== 0) throw new Error(`berth oci delete exited ${deleted.code}\nstderr: ${deleted.stderr}`);
     const berthLeft = await cgroupDirs(leaf);
     if (berthLeft.length > 0) runProblems.push(`berth oci delete left its cgroup leaf: ${berthLeft.join(', ')}`);
@@ -310,7 +310,7 @@ describe.skipIf(skip !== undefined)('one bundle under runc and under berth oci: 
     // Both runtimes' state, also when a run failed half way.
     for (const { runtime, id } of started) {
       if (runtime === 'runc') await runPiped('runc', ['--root', runcState, 'delete', '--force', id]).catch(() => undefined);
-      else await runPiped(process.execPath, berthOci(['delete', '--force', id])).catch(() => undefined);
+      else await runPiped(berthBin, berthOci(['delete', '--force', id])).catch(() => undefined);
     }
     for (const scenario of scenarios) for (const dir of await cgroupDirs(`${cgroupParent}/${scenario.name}`)) await rmdir(dir).catch(() => undefined);
     for (const dir of await cgroupDirs(cgroupParent)) await rmdir(dir).catch(() => undefined);
@@ -445,7 +445,7 @@ describe.skipIf(skip !== undefined)('one bundle under runc and under berth oci: 
     for (const { runtime, id } of started) {
       const state = runtime === 'runc'
         ? await runPiped('runc', ['--root', runcState, 'state', id])
-        : await runPiped(process.execPath, berthOci(['state', id]));
+        : await runPiped(berthBin, berthOci(['state', id]));
       expect(state.code, `${runtime} state ${id}: ${state.stdout}`).not.toBe(0);
     }
     const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
