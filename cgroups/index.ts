@@ -5,3 +5,6 @@
 export * from './hierarchy.js';
 export * from './leaf.js';
 export * from './devices.js';
+export * from './resources.js';
+export { ControllerMap, type LeafDir } from './control.js';
+export type { CgroupStats } from './stats.js';

@@ -12,7 +12,7 @@
  * ten or so hierarchies of a v1 host took about 7 ms that way, most of it waiting. Only the
  * wait between removal retries is asynchronous.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync, type Dirent } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, type Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -25,6 +25,10 @@ import {
   UnsupportedError,
   isErrnoError,
 } from '../common/errors.js';
+import type { LinuxResources } from '../oci/index.js';
+import { applyResources, ControllerMap, freeze, isFrozen, oomFile, oomKills, pidsBelow, signalAll, thaw, type LeafDir } from './control.js';
+import { cgroupError, readControl, writeControl } from './files.js';
+import { readStats, type CgroupStats } from './stats.js';
 import { readHostLayout, type CgroupMount, type HostLayout } from './hierarchy.js';
 
 /** berth's default cgroup parent (docker's cgroupfs driver uses `/docker`). */
@@ -76,6 +80,28 @@ export interface ContainerCgroup {
    * @throws FailedPreconditionError when processes are still in it after a short wait.
    */
   remove(options?: CgroupRemoveOptions): Promise<void>;
+  /**
+   * Writes resource limits (config-linux.md `resources`, devices aside: see devices.ts);
+   * `updating` for a running container's `update`. Returns warnings for limits this host
+   * can only ignore, as docker warns.
+   */
+  apply(resources: LinuxResources, options?: { readonly updating?: boolean }): string[];
+  /** Freezes every process (pause), once they all are. */
+  freeze(): Promise<void>;
+  /** Thaws them (unpause). */
+  thaw(): Promise<void>;
+  /** True while frozen. */
+  isFrozen(): boolean;
+  /** Processes the OOM killer has killed in the container. */
+  oomKills(): number;
+  /** The file that counts them ("oom_kill N"), when the host has a memory controller. */
+  oomFile(): string | undefined;
+  /** Sends `signal` to every process in the cgroup and below, none escaping by a fork. */
+  signalAll(signal: NodeJS.Signals | number): Promise<void>;
+  /** Where each controller lives. */
+  controllers(): ControllerMap;
+  /** Resource usage now, from the cgroup files. */
+  stats(): CgroupStats;
 }
 
 /** Options of {@link ContainerCgroup.remove}. */
@@ -109,6 +135,8 @@ interface Hierarchy {
   readonly key: string;
   readonly mount: CgroupMount;
   readonly version: 1 | 2;
+  /** v1: the hierarchy's controllers. */
+  readonly controllers: readonly string[];
   /** The prefix of cpuset control files on a v1 cpuset hierarchy (`cpuset.` or, with noprefix, none). */
   readonly cpusetPrefix: string | undefined;
 }
@@ -133,11 +161,12 @@ export class CgroupManager {
       key: h.name,
       mount: h,
       version: 1,
+      controllers: h.controllers,
       cpusetPrefix: h.controllers.includes('cpuset') ? (h.noPrefix ? '' : 'cpuset.') : undefined,
     }));
     const unified = options.layout.mode === 'v1' ? undefined : options.layout.unified;
     if (unified !== undefined) {
-      this.#hierarchies = [...this.#hierarchies, { key: unifiedHierarchy, mount: unified, version: 2, cpusetPrefix: undefined }];
+      this.#hierarchies = [...this.#hierarchies, { key: unifiedHierarchy, mount: unified, version: 2, controllers: [], cpusetPrefix: undefined }];
     }
   }
 
@@ -201,7 +230,10 @@ export class CgroupManager {
   #cgroup(id: string): ContainerCgroup {
     validateId(id);
     const paths = Object.fromEntries(this.#hierarchies.map((h) => [h.key, this.#dir(h, id)]));
-    return new LeafCgroup(id, paths);
+    const leaves = this.#hierarchies.map((h): LeafDir => ({
+      version: h.version, dir: this.#dir(h, id), controllers: h.controllers, cpusetPrefix: h.cpusetPrefix,
+    }));
+    return new LeafCgroup(id, paths, leaves);
   }
 
   #dir(hierarchy: Hierarchy, id: string): string {
@@ -257,9 +289,50 @@ class LeafCgroup implements ContainerCgroup {
   readonly id: string;
   readonly paths: Readonly<Record<string, string>>;
 
-  constructor(id: string, paths: Readonly<Record<string, string>>) {
+  readonly #leaves: readonly LeafDir[];
+  #map: ControllerMap | undefined;
+
+  constructor(id: string, paths: Readonly<Record<string, string>>, leaves: readonly LeafDir[]) {
     this.id = id;
     this.paths = paths;
+    this.#leaves = leaves;
+  }
+
+  controllers(): ControllerMap {
+    this.#map ??= new ControllerMap(this.#leaves);
+    return this.#map;
+  }
+
+  apply(resources: LinuxResources, options: { readonly updating?: boolean } = {}): string[] {
+    return applyResources(this.controllers(), resources, options);
+  }
+
+  freeze(): Promise<void> {
+    return freeze(this.controllers());
+  }
+
+  thaw(): Promise<void> {
+    return thaw(this.controllers());
+  }
+
+  isFrozen(): boolean {
+    return isFrozen(this.controllers());
+  }
+
+  oomKills(): number {
+    return oomKills(this.controllers());
+  }
+
+  stats(): CgroupStats {
+    return readStats(this.controllers());
+  }
+
+  oomFile(): string | undefined {
+    return oomFile(this.controllers());
+  }
+
+  signalAll(signal: NodeJS.Signals | number): Promise<void> {
+    return signalAll(this.controllers(), signal);
   }
 
   procsFiles(): string[] {
@@ -277,7 +350,7 @@ class LeafCgroup implements ContainerCgroup {
   }
 
   async pids(): Promise<number[]> {
-    return pidsIn(Object.values(this.paths));
+    return pidsBelow(Object.values(this.paths));
   }
 
   async remove(options: CgroupRemoveOptions = {}): Promise<void> {
@@ -298,7 +371,7 @@ class LeafCgroup implements ContainerCgroup {
       if (busy.length > 0 && attempt === removeRetries) refusal ??= busy[0];
       if (busy.length === 0 || attempt === removeRetries) break;
       pending = busy.map(({ dir }) => dir);
-      if (options.kill === true) killAll(pidsIn(pending));
+      if (options.kill === true) killAll(pidsBelow(pending));
       await sleep(delay);
     }
     if (refusal !== undefined) throw this.#removeError(refusal.dir, refusal.err);
@@ -395,33 +468,6 @@ function enableControllers(dir: string, controllers: readonly string[]): void {
   }
 }
 
-/** Reads a control file; a missing one reads as empty (a tree of plain files in tests). */
-function readControl(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    if (isErrnoError(err, 'ENOENT')) return '';
-    throw cgroupError('read', file, err);
-  }
-}
-
-/** Writes a control file the way `echo value > file` does. */
-function writeControl(file: string, value: string): void {
-  try {
-    writeFileSync(file, value);
-  } catch (err) {
-    if (isErrnoError(err, 'EBUSY')) throw err;
-    throw cgroupError(`write "${value}" to`, file, err);
-  }
-}
-
-/** The processes in `dirs` and the cgroups below them, ascending, each once. */
-function pidsIn(dirs: readonly string[]): number[] {
-  const pids = new Set<number>();
-  for (const dir of dirs) collectPids(dir, pids);
-  return [...pids].sort((a, b) => a - b);
-}
-
 /**
  * SIGKILL to each of `pids`. One that is gone already, or that berth may not signal, is
  * passed over: its cgroup stays busy, and the caller's retries report that.
@@ -434,21 +480,6 @@ function killAll(pids: readonly number[]): void {
       // See above: the busy cgroup is what gets reported.
     }
   }
-}
-
-/** Adds the pids in `dir`'s `cgroup.procs` and below to `pids`; a missing cgroup has none. */
-function collectPids(dir: string, pids: Set<number>): void {
-  let entries: Dirent[];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch (err) {
-    if (isErrnoError(err, 'ENOENT')) return;
-    throw cgroupError('list the processes of', dir, err);
-  }
-  for (const line of readControl(join(dir, 'cgroup.procs')).split('\n')) {
-    if (/^\d+$/.test(line)) pids.add(Number(line));
-  }
-  for (const entry of entries) if (entry.isDirectory()) collectPids(join(dir, entry.name), pids);
 }
 
 /**
@@ -497,22 +528,4 @@ function undoCreate(made: readonly string[], id: string, original: unknown): voi
     hint: `Remove ${quoted} with rmdir, then try again`,
     cause: original,
   });
-}
-
-/** What the host's refusal means for the user. */
-function cgroupError(action: string, path: string, err: unknown): BerthError {
-  const reason = err instanceof Error ? err.message.replace(/^[A-Z]+: /, '') : String(err);
-  if (isErrnoError(err, 'EACCES') || isErrnoError(err, 'EPERM')) {
-    return new RequiresRootError(`Cannot ${action} "${path}": permission denied`, {
-      hint: 'Run berth as root: only root can create cgroups, unless the hierarchy is delegated to your user',
-      cause: err,
-    });
-  }
-  if (isErrnoError(err, 'EROFS')) {
-    return new FailedPreconditionError(`Cannot ${action} "${path}": the cgroup filesystem is mounted read-only`, {
-      hint: 'Run berth on the host, or in a container with a writable cgroup filesystem (a private cgroup namespace on cgroup v2)',
-      cause: err,
-    });
-  }
-  return new FailedPreconditionError(`Cannot ${action} "${path}": ${reason}`, { cause: err });
 }

@@ -19,6 +19,7 @@ import { registerTop } from './commands/top.js';
 import { registerCp, registerDiff } from './commands/cp.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLifecycle } from './commands/lifecycle.js';
+import { registerLimits } from './commands/limits.js';
 import { registerLogs } from './commands/logs.js';
 import { registerPs } from './commands/ps.js';
 import { registerTag } from './commands/tag.js';
@@ -35,6 +36,7 @@ const registrars: readonly (readonly [names: readonly string[], register: (progr
   [['run', 'create'], (p) => registerRun(p)],
   [['start', 'stop', 'kill', 'restart', 'rm', 'wait', 'rename', 'attach'], (p) => registerLifecycle(p)],
   [['exec'], (p) => registerExec(p)],
+  [['pause', 'unpause', 'update', 'stats'], (p) => registerLimits(p)],
   [['ps'], (p) => registerPs(p)],
   [['logs'], (p) => registerLogs(p)],
   [['inspect'], (p) => registerInspect(p, false)],

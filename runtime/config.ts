@@ -3,6 +3,7 @@
  * container Config and HostConfig that berth supports, with docker's field names where
  * `inspect` shows them.
  */
+import type { ResourceConfig } from './resources.js';
 
 /** A mount as the user asked for it (-v, --mount, --tmpfs), resolved to absolute paths. */
 export type MountRequest =
@@ -49,4 +50,6 @@ export interface ContainerConfig {
   readonly logMaxFiles: number;
   /** OCI runtime: "berth" (the native helper), or crun/runc/a path. */
   readonly runtime: string;
+  /** Resource limits; absent in containers made before berth had them (then none). */
+  readonly resources?: ResourceConfig | undefined;
 }

@@ -18,7 +18,7 @@ export interface ContainerRecord {
   readonly imageName: string;
   readonly created: string;
   readonly config: ContainerConfig;
-  /** Recorded state: created (the monitor waits for start), running, exited, or removing. */
+  /** Recorded state: created (the monitor waits for start), running, paused (its cgroup frozen), exited, or removing. */
   readonly state: RecordedState;
   readonly pid: number;
   /** Field 22 of /proc/<pid>/stat when recorded. */
@@ -30,7 +30,7 @@ export interface ContainerRecord {
   readonly restartCount: number;
 }
 
-export type RecordedState = 'creating' | 'created' | 'running' | 'exited' | 'removing';
+export type RecordedState = 'creating' | 'created' | 'running' | 'paused' | 'exited' | 'removing';
 
 function text(row: Record<string, unknown>, key: string): string {
   const v = row[key];
@@ -44,7 +44,7 @@ function int(row: Record<string, unknown>, key: string): number {
   return v;
 }
 
-const states: readonly RecordedState[] = ['creating', 'created', 'running', 'exited', 'removing'];
+const states: readonly RecordedState[] = ['creating', 'created', 'running', 'paused', 'exited', 'removing'];
 
 function load(row: Record<string, unknown>): ContainerRecord {
   const state = text(row, 'state');

@@ -15,7 +15,7 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotF
 import type { MetadataDb } from '../common/metadata.js';
 import type { StateLayout } from '../common/paths.js';
 import { loadFsx } from '../common/sys/fsx.js';
-import { applyDeviceRules, type ContainerCgroup } from '../cgroups/index.js';
+import { applyDeviceRules, type CgroupStats, type ContainerCgroup } from '../cgroups/index.js';
 import type { ImageRecord } from '../image/index.js';
 import type { ImageConfig, RuntimeSpec } from '../oci/index.js';
 import type { ContainerConfig, MountRequest, Ulimit } from './config.js';
@@ -31,8 +31,9 @@ import { VolumeStore } from './volumes.js';
 import { copyFromContainer, copyToContainer } from './copy.js';
 import { containerChanges, type Change } from './diff.js';
 import { createArgs, findRuntime, mountOverlay, runtimeCommand, unmountIfMounted, type ExternalRuntime } from './external.js';
-import { currentHardLimits, hostCapabilities, monitorAlive, readImageFile } from './host.js';
+import { currentHardLimits, hostCapabilities, hostResources, monitorAlive, readImageFile } from './host.js';
 import { parseSignal } from './signals.js';
+import { checkResources, noResources, normalizeResources, ociResources, type ResourceConfig } from './resources.js';
 
 /** What the engine is built from. */
 export interface EngineDeps {
@@ -80,6 +81,10 @@ export interface CreateOptions {
   /** "berth" (default), or another OCI runtime: runc, crun, or a path. */
   readonly runtime?: string | undefined;
   readonly hostEnv?: Readonly<Record<string, string | undefined>> | undefined;
+  /** Resource limits (docker's HostConfig fields); unset ones are unlimited. */
+  readonly resources?: Partial<ResourceConfig> | undefined;
+  /** Where docker's warnings go ("WARNING: ..." on stderr in the CLI). */
+  readonly onWarning?: ((message: string) => void) | undefined;
 }
 
 /** docker exec options. */
@@ -109,6 +114,14 @@ function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
 /** A container's live status, docker's words. */
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
+/** What `stats` shows of one container at one moment. */
+export interface ContainerStats extends CgroupStats {
+  readonly netRx: number;
+  readonly netTx: number;
+  /** When it was read, ms since the epoch. */
+  readonly read: number;
+}
+
 /** A record with its live status. */
 export interface ContainerView {
   readonly record: ContainerRecord;
@@ -117,6 +130,8 @@ export interface ContainerView {
   readonly exitCode: number;
   readonly finishedAt: string;
   readonly signal: number;
+  /** The OOM killer struck while it ran (docker's State.OOMKilled). */
+  readonly oomKilled: boolean;
 }
 
 const defaultLogMaxSize = 10 * 1024 * 1024;
@@ -186,15 +201,15 @@ export class ContainerEngine {
 
   /** Works out the live status from the record, exit.json and the processes. */
   view(record: ContainerRecord): ContainerView {
-    const base = { record, exitCode: record.exitCode, finishedAt: record.finishedAt, signal: 0 };
+    const base = { record, exitCode: record.exitCode, finishedAt: record.finishedAt, signal: 0, oomKilled: false };
     if (record.state === 'creating') {
       return { ...base, status: sameProcess(record.pid, record.pidStart) ? 'created' : 'dead', running: false };
     }
     if (record.state === 'removing') return { ...base, status: 'removing', running: false };
-    if (record.state === 'exited') return { ...base, status: 'exited', running: false };
+    if (record.state === 'exited') return { ...base, status: 'exited', running: false, oomKilled: this.#readExitSync(record.id)?.oomKilled === true };
     const exit = this.#readExitSync(record.id);
     if (exit !== undefined) {
-      return { ...base, status: 'exited', running: false, exitCode: exit.exitCode, finishedAt: exit.finishedAt, signal: exit.signal };
+      return { ...base, status: 'exited', running: false, exitCode: exit.exitCode, finishedAt: exit.finishedAt, signal: exit.signal, oomKilled: exit.oomKilled };
     }
     if (!sameProcess(record.pid, record.pidStart)) {
       // Gone (or a zombie): the monitor reaps it and writes exit.json in a moment, so until
@@ -203,10 +218,11 @@ export class ContainerEngine {
       if (monitorAlive(record.monitorPid)) return { ...base, status: 'running', running: true };
       // The monitor may have written it and gone between the first look and this one.
       const late = this.#readExitSync(record.id);
-      if (late !== undefined) return { ...base, status: 'exited', running: false, exitCode: late.exitCode, finishedAt: late.finishedAt, signal: late.signal };
+      if (late !== undefined) return { ...base, status: 'exited', running: false, exitCode: late.exitCode, finishedAt: late.finishedAt, signal: late.signal, oomKilled: late.oomKilled };
       return { ...base, status: 'exited', running: false, exitCode: 255, finishedAt: record.finishedAt };
     }
-    return { ...base, status: record.state === 'created' ? 'created' : 'running', running: record.state === 'running' };
+    // A paused container is running, docker says, with its processes frozen.
+    return { ...base, status: record.state === 'created' ? 'created' : record.state === 'paused' ? 'paused' : 'running', running: record.state !== 'created' };
   }
 
   #readExitSync(id: string): ExitRecord | undefined {
@@ -258,6 +274,11 @@ export class ContainerEngine {
       logMaxFiles: options.logMaxFiles ?? defaultLogMaxFiles, runtime: options.runtime ?? 'berth',
     };
     parseSignal(config.stopSignal);
+    // Limits are checked, and devices looked up, before anything is made (exit 125, nothing left).
+    const resources = normalizeResources({ ...noResources, ...options.resources });
+    for (const w of checkResources(resources, hostResources())) options.onWarning?.(w);
+    const oci = ociResources(resources);
+    config = { ...config, resources };
     const noNewPrivileges = config.securityOpt.some((o) => /^no-new-privileges(?::true|=true)?$/.test(o));
     for (const o of config.securityOpt) {
       if (!/^no-new-privileges(?:[:=](?:true|false))?$/.test(o)) {
@@ -329,7 +350,7 @@ export class ContainerEngine {
         hostEnv: options.hostEnv, workdir: options.workdir, user, hostname, tty: config.tty, readOnly: config.readonlyRootfs,
         capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, noNewPrivileges,
         rlimits: config.ulimits.map((u) => ({ type: u.name, soft: u.soft, hard: u.hard })), mounts,
-        cgroupsPath: this.#deps.cgroups.cgroupsPath(id), hostCapabilities: hostCaps,
+        cgroupsPath: this.#deps.cgroups.cgroupsPath(id), hostCapabilities: hostCaps, resources: oci.resources, devices: oci.devices,
         namespaces: networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'],
       });
       // Without CAP_SYS_RESOURCE nothing can raise a hard limit: say so now, by name.
@@ -358,6 +379,7 @@ export class ContainerEngine {
       trace('cgroup created');
       await applyDeviceRules(cgroup.paths, spec.linux?.resources?.devices ?? []);
       trace('device rules');
+      for (const w of cgroup.apply(spec.linux?.resources ?? {})) options.onWarning?.(w);
       const created = await this.#launch(id, config, spec, lowers, cgroup);
       trace('launched');
       monitorPid = created.monitorPid;
@@ -470,7 +492,7 @@ export class ContainerEngine {
       spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
       execFifo: fifo, cgroup: cgroup.joinTargets(), cgroups: await this.#deps.cgroups.view(), init: config.init,
     });
-    return startMonitor(this.#programs(), plan, this.#monitorOptions(id, config));
+    return startMonitor(this.#programs(), plan, { ...this.#monitorOptions(id, config), oomFile: cgroup.oomFile() });
   }
 
   /** What the monitor of container `id` is started with. */
@@ -567,7 +589,103 @@ export class ContainerEngine {
     const view = this.find(input);
     if (!view.running) throw new FailedPreconditionError(`Cannot kill container: ${view.record.name} is not running`, { hint: notRunningHint(view) });
     const n = typeof signal === 'number' ? signal : parseSignal(signal);
-    signalProcess(view.record, n);
+    if (n === 9) await this.#killAll(view.record);
+    else signalProcess(view.record, n);
+  }
+
+  /**
+   * SIGKILL to every process of the container through its cgroup, so that none escapes by
+   * forking; a paused container is thawed for it. Its first process is signalled directly
+   * too, for a container whose cgroup is gone or belongs to another runtime.
+   */
+  async #killAll(record: ContainerRecord): Promise<void> {
+    signalProcess(record, 9);
+    const cgroup = await this.#deps.cgroups.attach(record.id).catch(() => undefined);
+    if (cgroup !== undefined) await cgroup.signalAll('SIGKILL');
+    if (this.#records.byId(record.id)?.state === 'paused') this.#records.update(record.id, { state: 'running' });
+  }
+
+  /** The cgroup of a running container (pause, update, stats). */
+  async #runningCgroup(view: ContainerView, action: string): Promise<ContainerCgroup> {
+    if (!view.running) {
+      throw new FailedPreconditionError(`Cannot ${action} container ${view.record.name}: it is not running`, { hint: notRunningHint(view) });
+    }
+    return this.#deps.cgroups.attach(view.record.id);
+  }
+
+  /**
+   * Resource usage of a running container: its cgroup's, and the bytes through the network
+   * interfaces of its network namespace but lo (/proc/PID/net/dev).
+   */
+  async stats(view: ContainerView): Promise<ContainerStats> {
+    const cgroup = await this.#runningCgroup(view, 'read the statistics of');
+    let netRx = 0;
+    let netTx = 0;
+    const dev = loadText(`/proc/${view.record.pid}/net/dev`) ?? '';
+    for (const line of dev.split('\n').slice(2)) {
+      const [name, rest] = line.split(':');
+      if (name === undefined || rest === undefined || name.trim() === 'lo') continue;
+      const fields = rest.trim().split(/\s+/).map(Number);
+      netRx += fields[0] ?? 0;
+      netTx += fields[8] ?? 0;
+    }
+    return { ...cgroup.stats(), netRx, netTx, read: Date.now() };
+  }
+
+  /** docker pause: freezes every process of the container (v1 freezer, v2 cgroup.freeze). */
+  async pause(input: string): Promise<void> {
+    const view = this.find(input);
+    if (view.status === 'paused') throw new FailedPreconditionError(`Container ${view.record.id} is already paused`);
+    const cgroup = await this.#runningCgroup(view, 'pause');
+    await cgroup.freeze();
+    this.#records.update(view.record.id, { state: 'paused' });
+  }
+
+  /** docker unpause. */
+  async unpause(input: string): Promise<void> {
+    const view = this.find(input);
+    if (view.status !== 'paused') throw new FailedPreconditionError(`Container ${view.record.id} is not paused`);
+    const cgroup = await this.#deps.cgroups.attach(view.record.id);
+    await cgroup.thaw();
+    this.#records.update(view.record.id, { state: 'running' });
+  }
+
+  /**
+   * docker update: new limits for a container, written to its cgroup at once when it runs
+   * (and kept for its next start). Checked as at create; returns docker's warnings.
+   */
+  async update(input: string, changes: Partial<ResourceConfig>): Promise<string[]> {
+    const view = this.find(input);
+    const { record } = view;
+    if (view.status === 'removing' || view.status === 'dead') throw new FailedPreconditionError(`Cannot update container ${record.name}: it is ${view.status}`);
+    const before = record.config.resources ?? noResources;
+    // A new --memory without --memory-swap keeps docker's "as much swap again" rule only
+    // when swap was at its default before.
+    const memorySwap = changes.MemorySwap ?? (changes.Memory !== undefined && before.MemorySwap === 2 * before.Memory ? 0 : before.MemorySwap);
+    const resources = normalizeResources({ ...before, ...changes, MemorySwap: memorySwap });
+    const warnings = checkResources(resources, hostResources());
+    const oci = ociResources(resources);
+    if (view.running && record.config.runtime === 'berth') {
+      const cgroup = await this.#deps.cgroups.attach(record.id);
+      warnings.push(...cgroup.apply(oci.resources, { updating: true }));
+    } else if (view.running) {
+      const file = join(this.dir(record.id), 'update.json');
+      writeFileSync(file, JSON.stringify(oci.resources));
+      try {
+        await runtimeCommand(await this.#runtime(record.config.runtime), ['update', '--resources', file, record.id]);
+      } finally {
+        await unlink(file).catch(() => undefined);
+      }
+    }
+    const config = { ...record.config, resources };
+    this.#records.updateConfig(record.id, config);
+    // The next start rebuilds the container from config.json: keep its limits there too.
+    const specPath = join(this.dir(record.id), 'config.json');
+    const spec = JSON.parse(readFileSync(specPath, 'utf8')) as RuntimeSpec;
+    const linux = spec.linux ?? {};
+    const updated: RuntimeSpec = { ...spec, linux: { ...linux, resources: { ...oci.resources, devices: linux.resources?.devices ?? [] } } };
+    writeFileSync(specPath, `${JSON.stringify(updated, null, 2)}\n`);
+    return warnings;
   }
 
   /**
@@ -583,13 +701,15 @@ export class ContainerEngine {
     if (!view.running) return view;
     const seconds = timeout ?? view.record.config.stopTimeout ?? 10;
     signalProcess(view.record, parseSignal(signal ?? view.record.config.stopSignal));
+    // A frozen process cannot act on the signal: thaw it, as docker does.
+    if (view.status === 'paused') await this.unpause(view.record.id).catch(() => undefined);
     const deadline = Date.now() + Math.max(0, seconds) * 1000;
     while (Date.now() < deadline) {
       const now = this.view(this.#records.byId(view.record.id) ?? view.record);
       if (!now.running) return this.wait(view.record.id);
       await sleep(20);
     }
-    signalProcess(view.record, 9);
+    await this.#killAll(view.record);
     return this.wait(view.record.id);
   }
 
@@ -622,7 +742,7 @@ export class ContainerEngine {
     }
     this.#records.update(record.id, { state: 'removing' });
     if (sameProcess(record.pid, record.pidStart)) {
-      signalProcess(record, 9);
+      await this.#killAll(record);
       await this.#waitGone(record.pid, 10_000);
     }
     // The monitor finishes by itself once the container is gone; give it a moment so it

@@ -8,6 +8,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadFsx } from '../common/sys/fsx.js';
 import { allCapabilities } from './defaults.js';
+import { parseCpuList, type HostResources } from './resources.js';
 
 /** True when `pid` is a berth-monitor that has not exited. */
 export function monitorAlive(pid: number): boolean {
@@ -78,4 +79,17 @@ export async function readImageFile(lowers: readonly string[], path: string): Pr
     }
   }
   return undefined;
+}
+
+/** The CPUs and memory nodes of this host, for the checks of --cpus and --cpuset-*. */
+export function hostResources(): HostResources {
+  const read = (path: string, fallback: string): string => {
+    try {
+      return readFileSync(path, 'latin1').trim() || fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  const cpusetCpus = read('/sys/devices/system/cpu/online', '0');
+  return { cpus: parseCpuList(cpusetCpus, 'the online CPUs').length, cpusetCpus, cpusetMems: read('/sys/devices/system/node/online', '0') };
 }

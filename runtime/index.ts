@@ -3,7 +3,7 @@ export { hostCgroups, type CgroupProvider } from './cgroups.js';
 export type { ContainerConfig, MountRequest, Ulimit } from './config.js';
 export { ContainerRecords, processStartTime, type ContainerRecord, type RecordedState } from './containers.js';
 export {
-  ContainerEngine, parseSignal, readImageFile, type ContainerStatus, type ExecOptions, type ContainerView, type CreateOptions, type EngineDeps, type PullPolicy,
+  ContainerEngine, parseSignal, readImageFile, type ContainerStats, type ContainerStatus, type ExecOptions, type ContainerView, type CreateOptions, type EngineDeps, type PullPolicy,
 } from './engine.js';
 export { findNativePrograms, type NativePrograms } from './native.js';
 export { buildPlan, type CgroupView, type PlanInput } from './plan.js';
@@ -13,3 +13,7 @@ export { VolumeStore, isValidVolumeName, type VolumeRecord } from './volumes.js'
 export { OciRuntime, defaultOciRoot, ociFeatures } from './oci-runtime.js';
 export { copyFromContainer, copyToContainer, type CopyFromContainerOptions, type CopyToContainerOptions } from './copy.js';
 export { containerChanges, type Change } from './diff.js';
+export {
+  checkResources, noResources, normalizeResources, ociResources, parseCpuList, parseDeviceCgroupRule,
+  type DeviceMapping, type ResourceConfig, type ThrottleDevice,
+} from './resources.js';

@@ -48,6 +48,8 @@ export interface MonitorOptions {
   readonly stdin: boolean;
   /** argv run when the container has exited (berth's cleanup), or none. */
   readonly exitCommand?: readonly string[] | undefined;
+  /** The memory cgroup file counting OOM kills (v1 memory.oom_control, v2 memory.events). */
+  readonly oomFile?: string | undefined;
   /** More monitor arguments (another runtime's create command). */
   readonly extraArgs?: readonly string[] | undefined;
 }
@@ -134,6 +136,7 @@ export async function startMonitor(programs: NativePrograms, plan: Buffer, optio
     '--log-max-size', String(options.logMaxSize), '--log-max-files', String(options.logMaxFiles)];
   if (options.tty) args.push('--tty');
   if (options.stdin) args.push('--stdin');
+  if (options.oomFile !== undefined) args.push('--oom-file', options.oomFile);
   args.push(...(options.extraArgs ?? []));
   const [exitFile, ...exitArgs] = options.exitCommand ?? [];
   if (exitFile !== undefined) {

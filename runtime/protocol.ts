@@ -140,6 +140,8 @@ export interface ExitRecord {
   /** The signal that killed the container's process, 0 if it exited. */
   readonly signal: number;
   readonly finishedAt: string;
+  /** The kernel's OOM killer killed a process of the container while it ran. */
+  readonly oomKilled: boolean;
 }
 
 export function parseExitRecord(text: string): ExitRecord {
@@ -147,7 +149,7 @@ export function parseExitRecord(text: string): ExitRecord {
   if (v !== null && typeof v === 'object') {
     const r = v as Record<string, unknown>;
     if (typeof r['exitCode'] === 'number' && typeof r['signal'] === 'number' && typeof r['finishedAt'] === 'string') {
-      return { exitCode: r['exitCode'], signal: r['signal'], finishedAt: r['finishedAt'] };
+      return { exitCode: r['exitCode'], signal: r['signal'], finishedAt: r['finishedAt'], oomKilled: r['oomKilled'] === true };
     }
   }
   throw new SyntaxError('exit.json is not an exit record');

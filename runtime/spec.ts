@@ -10,7 +10,7 @@ import { InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import {
   runtimeSpecVersion,
   type ImageExecConfig, type LinuxCapabilities, type LinuxDeviceCgroup, type LinuxIDMapping, type LinuxNamespace, type LinuxNamespaceType,
-  type LinuxResources, type LinuxSeccomp, type Mount, type POSIXRlimit, type Process, type RuntimeSpec,
+  type LinuxDevice, type LinuxResources, type LinuxSeccomp, type Mount, type POSIXRlimit, type Process, type RuntimeSpec,
 } from '../oci/index.js';
 import {
   allCapabilities, allCapabilitiesKeyword, canonicalCapability, defaultCapabilities, defaultDeviceCgroupRules,
@@ -112,6 +112,8 @@ export interface SpecInput {
   readonly cgroupsPath?: string | undefined;
   /** Limits; device rules given here come after docker's defaults. */
   readonly resources?: LinuxResources | undefined;
+  /** Device nodes to create besides the default ones (--device). */
+  readonly devices?: readonly LinuxDevice[] | undefined;
   readonly sysctl?: Readonly<Record<string, string>> | undefined;
   /** A seccomp profile; dropped when privileged. */
   readonly seccomp?: LinuxSeccomp | undefined;
@@ -149,6 +151,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       ...(input.uidMappings === undefined ? {} : { uidMappings: input.uidMappings }),
       ...(input.gidMappings === undefined ? {} : { gidMappings: input.gidMappings }),
       ...(input.cgroupsPath === undefined ? {} : { cgroupsPath: input.cgroupsPath }),
+      ...(input.devices === undefined || input.devices.length === 0 ? {} : { devices: input.devices }),
       resources: {
         ...input.resources,
         // moby daemon/oci_linux.go `WithDevices`: privileged containers may use every device.

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { registerExec } from './exec.js';
 import { registerInspect } from './inspect.js';
 import { registerLifecycle } from './lifecycle.js';
+import { registerLimits } from './limits.js';
 import { registerLogs } from './logs.js';
 import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
@@ -15,6 +16,7 @@ export function registerContainer(program: Command): void {
   registerRun(container);
   registerLifecycle(container);
   registerExec(container);
+  registerLimits(container);
   registerPs(container, 'ls');
   registerPs(container, 'list');
   registerLogs(container);

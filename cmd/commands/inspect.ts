@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { NotFoundError } from '../../common/errors.js';
 import { inspectImage } from '../../image/index.js';
-import type { ContainerEngine, ContainerView } from '../../runtime/index.js';
+import { noResources, type ContainerEngine, type ContainerView, type ResourceConfig } from '../../runtime/index.js';
 import type { CommandContext } from '../context.js';
 import { applyTemplate } from './ps.js';
 import { withContext } from '../run.js';
@@ -20,7 +20,7 @@ export function inspectContainer(engine: ContainerEngine, view: ContainerView, l
     Path: c.path,
     Args: c.args,
     State: {
-      Status: view.status, Running: view.running, Paused: view.status === 'paused', Restarting: false, OOMKilled: false,
+      Status: view.status, Running: view.running, Paused: view.status === 'paused', Restarting: false, OOMKilled: view.oomKilled,
       Dead: view.status === 'dead', Pid: view.running ? r.pid : 0, ExitCode: view.exitCode, Error: '',
       StartedAt: r.startedAt === '' ? zero : r.startedAt, FinishedAt: view.finishedAt === '' ? zero : view.finishedAt,
     },
@@ -45,6 +45,8 @@ export function inspectContainer(engine: ContainerEngine, view: ContainerView, l
       Ulimits: c.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
       Tmpfs: Object.fromEntries(c.mounts.filter((m) => m.type === 'tmpfs').map((m) => [m.destination, m.options.join(',')])),
       CgroupParent: '', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      // docker's resource fields, with its null for unset lists and PidsLimit.
+      ...hostConfigResources(c.resources ?? noResources),
     },
     GraphDriver: {
       Data: { LowerDir: lowerDirs.join(':'), MergedDir: join(dir, 'rootfs'), UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work') },
@@ -104,4 +106,21 @@ async function inspect(ctx: CommandContext, names: readonly string[], containers
   if (format === undefined || format === 'json') process.stdout.write(`${JSON.stringify(docs, null, 4)}\n`);
   else for (const d of docs) process.stdout.write(`${applyTemplate(format, d)}\n`);
   if (missing !== undefined) throw missing;
+}
+
+/** docker's HostConfig resource fields: null for unset lists, as `docker inspect` shows them. */
+function hostConfigResources(r: ResourceConfig): Record<string, unknown> {
+  const list = <T>(l: readonly T[]): readonly T[] | null => (l.length === 0 ? null : l);
+  return {
+    ...r,
+    PidsLimit: r.PidsLimit === null || r.PidsLimit <= 0 ? null : r.PidsLimit,
+    BlkioWeightDevice: [],
+    BlkioDeviceReadBps: list(r.BlkioDeviceReadBps),
+    BlkioDeviceWriteBps: list(r.BlkioDeviceWriteBps),
+    BlkioDeviceReadIOps: list(r.BlkioDeviceReadIOps),
+    BlkioDeviceWriteIOps: list(r.BlkioDeviceWriteIOps),
+    Devices: r.Devices,
+    DeviceCgroupRules: list(r.DeviceCgroupRules),
+    OomKillDisable: r.OomKillDisable,
+  };
 }

@@ -11,7 +11,7 @@ import { attachToContainer } from '../attach.js';
 import { setExitStatus, withContext } from '../run.js';
 
 /** Runs `fn` for each name; prints what docker prints; throws the first error at the end. */
-async function each(names: readonly string[], fn: (name: string) => Promise<string | undefined>): Promise<void> {
+export async function each(names: readonly string[], fn: (name: string) => Promise<string | undefined>): Promise<void> {
   let first: unknown;
   for (const name of names) {
     try {

@@ -12,9 +12,10 @@ import { attachToContainer } from '../attach.js';
 import type { CommandContext } from '../context.js';
 import { setExitStatus, withContext } from '../run.js';
 import { trace } from '../../common/trace.js';
+import { resourceChanges, resourceOptions, type ResourceFlags } from '../resource-flags.js';
 import { pullForRun } from './pull.js';
 
-interface RunFlags {
+interface RunFlags extends ResourceFlags {
   readonly detach?: boolean;
   readonly interactive?: boolean;
   readonly tty?: boolean;
@@ -49,7 +50,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 
 /** Adds the flags run and create share. */
 function containerFlags(command: Command): Command {
-  return command
+  command
     .argument('<image>', 'image to run')
     .argument('[command...]', 'command and arguments (default: the image\'s)')
     .option('-i, --interactive', 'keep stdin open')
@@ -79,6 +80,7 @@ function containerFlags(command: Command): Command {
     .option('--runtime <name>', 'OCI runtime: berth (default), runc, crun, or a path')
     .option('--network, --net <mode>', 'network: none or host (default none until berth has bridges)')
     .option('--log-opt <opt>', 'log driver options: max-size, max-file', collect, []);
+  return resourceOptions(command);
 }
 
 /** Registers `run` and `create` on `program` (also under `container`). */
@@ -180,6 +182,7 @@ export function createOptions(image: string, command: readonly string[], flags: 
     privileged: flags.privileged === true, securityOpt: flags.securityOpt, init: flags.init === true,
     ulimits: flags.ulimit.map(parseUlimit), mounts, labels, stopSignal: flags.stopSignal, stopTimeout,
     network: flags.network, runtime: flags.runtime, logMaxSize: log.maxSize, logMaxFiles: log.maxFiles, pull: pull as PullPolicy, hostEnv: process.env,
+    resources: resourceChanges(flags), onWarning: (message) => process.stderr.write(`WARNING: ${message}\n`),
   };
 }
 

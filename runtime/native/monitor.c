@@ -55,6 +55,10 @@ struct options {
   const char *runtime_argv[MAX_EXIT_ARGS + 2];
   int runtime_argc;
   const char *runtime_pid_file, *runtime_log;
+  /* The container's memory cgroup file that counts OOM kills ("oom_kill N": v1
+   * memory.oom_control, v2 memory.events): a count above the one at start means the OOM
+   * killer struck, reported as "oomKilled" in exit.json (docker's State.OOMKilled). */
+  const char *oom_file;
 };
 
 static struct options opts = {.log_max_files = 1};
@@ -91,6 +95,8 @@ static int parse_args(int argc, char **argv) {
       opts.log_max_size = strtoull(v, NULL, 10);
     else if (strcmp(a, "--log-max-files") == 0)
       opts.log_max_files = (unsigned)strtoul(v, NULL, 10);
+    else if (strcmp(a, "--oom-file") == 0)
+      opts.oom_file = v;
     else if (strcmp(a, "--exit-command") == 0 && opts.exit_argc == 0)
       opts.exit_argv[opts.exit_argc++] = v;
     else if (strcmp(a, "--exit-arg") == 0 && opts.exit_argc > 0 && opts.exit_argc < MAX_EXIT_ARGS)
@@ -144,6 +150,26 @@ static void broadcast(int stream, const char *data, size_t len) {
   }
 }
 
+/* The "oom_kill N" count of opts.oom_file; 0 without one. */
+static unsigned long long oom_kills(void) {
+  if (opts.oom_file == NULL) return 0;
+  char buf[512];
+  int fd = open(opts.oom_file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  for (char *line = buf; line != NULL && *line != '\0';) {
+    if (strncmp(line, "oom_kill ", 9) == 0) return strtoull(line + 9, NULL, 10);
+    line = strchr(line, '\n');
+    if (line != NULL) line++;
+  }
+  return 0;
+}
+
+static unsigned long long oom_kills_at_start;
+
 static void write_exit(int status) {
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
@@ -153,8 +179,10 @@ static void write_exit(int status) {
   gmtime_r(&ts.tv_sec, &tm);
   char buf[256];
   int n = snprintf(buf, sizeof(buf),
-                   "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n", code,
-                   sig, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+                   "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\","
+                   "\"oomKilled\":%s}\n",
+                   code, sig, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec, oom_kills() > oom_kills_at_start ? "true" : "false");
   int fd = open("exit.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0 || write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
       rename("exit.json.tmp", "exit.json") < 0)
@@ -246,6 +274,8 @@ int main(int argc, char **argv) {
   int reply_fd = env_fd(BERTH_ENV_REPLY_FD);
   int plan_fd = env_fd(BERTH_ENV_PLAN_FD);
   if (plan_fd < 0) die("no plan fd");
+  /* A restarted container keeps its cgroup, and with it the count of earlier runs. */
+  oom_kills_at_start = oom_kills();
   /* Nothing berth or its caller left open reaches the helper or the container: the plan
    * and reply fds are passed on as duplicates. */
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die("close_range");
