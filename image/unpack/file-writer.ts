@@ -5,6 +5,7 @@
  * writev(2) calls off the main thread. Metadata follows through the same descriptor
  * (metadata.ts), so a path swapped in meanwhile cannot redirect it.
  */
+import { once } from 'node:events';
 import { closeSync, createWriteStream, writeSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { InvalidContentError } from '../../common/errors.js';
@@ -49,8 +50,11 @@ async function writeData(fd: number, host: string, entry: LayerEntry, data: Entr
     try {
       await pipeline(data, stream);
     } finally {
-      // When the source fails, Node's WriteStream closes its fd even with autoClose: false
-      // (and sets stream.fd to null): from then on the fd is not ours to close.
+      // When the source fails, Node's WriteStream is destroyed and closes its fd even with
+      // autoClose: false; with a write still in flight it closes it only once that write is
+      // done, after pipeline has rejected. Wait for that close: until then the number is
+      // neither ours to close nor safe to hand out again.
+      if (stream.destroyed && !stream.closed) await once(stream, 'close').catch(() => undefined);
       if ((stream as unknown as { fd: number | null }).fd === null) disown();
     }
     return;

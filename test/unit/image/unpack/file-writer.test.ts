@@ -37,7 +37,7 @@ describe('writeFileEntry', () => {
     // Whatever gets that number next must stay open: a second close would have hit it.
     const next = openSync(join(dir, 'other'), 'w');
     try {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 200));
       expect(() => fstatSync(next)).not.toThrow();
     } finally {
       closeSync(next);
