@@ -144,7 +144,7 @@ export class CommandContext {
     };
     const berth = process.argv[1] ?? 'berth';
     return new ContainerEngine({
-      layout: this.layout, db: this.db(), cgroups: hostCgroups(), resolveImage,
+      layout: this.layout, db: this.db(), cgroups: hostCgroups(async () => (await this.config()).cgroupParent), resolveImage,
       readImageConfig: async (image) => JSON.parse((await store.readBlob(image.id)).toString('utf8')) as ImageConfig,
       berthCommand: [process.execPath, berth, '--root', this.layout.root],
     });

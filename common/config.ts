@@ -24,6 +24,8 @@ export interface BerthConfig {
   readonly maxConcurrentDownloads: number;
   /** Overrides of the unpack limits, by name. */
   readonly limits: Readonly<Record<string, number>>;
+  /** The cgroup containers' leaves go under (`cgroup-parent`); berth's default, /berth, when unset. */
+  readonly cgroupParent?: string | undefined;
 }
 
 const limitNames = new Set(['maxEntries', 'maxPaxHeaderBytes', 'maxUnpackedBytes', 'maxPathBytes']);
@@ -66,6 +68,9 @@ export function parseConfig(text: string, path: string): BerthConfig {
         if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit <= 0) throw bad(`"limits.${name}" must be a positive integer`);
         config.limits[name] = limit;
       }
+    } else if (key === 'cgroup-parent') {
+      if (typeof value !== 'string' || value === '' || /[\0\n]/.test(value)) throw bad('"cgroup-parent" must be a cgroup path such as "/berth"');
+      (config as { cgroupParent?: string }).cgroupParent = value;
     } else {
       throw bad(`unknown key "${key}"`);
     }

@@ -50,6 +50,8 @@ export interface ContainerConfig {
   readonly logMaxFiles: number;
   /** OCI runtime: "berth" (the native helper), or crun/runc/a path. */
   readonly runtime: string;
+  /** --cgroup-parent, when given (else berth's configured parent, /berth by default). */
+  readonly cgroupParent?: string | undefined;
   /** Resource limits; absent in containers made before berth had them (then none). */
   readonly resources?: ResourceConfig | undefined;
 }

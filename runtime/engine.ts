@@ -23,7 +23,7 @@ import { ContainerRecords, processStartTime, sameProcess, type ContainerRecord }
 import { hostnameFile, hostResolvConf, hostsFile, resolvConfFrom } from './etc.js';
 import { findNativePrograms, runExec, startMonitor, type MonitorOptions, type NativePrograms } from './native.js';
 import { isValidName, randomName } from './names.js';
-import type { CgroupProvider } from './cgroups.js';
+import { normalizeCgroupParent, type CgroupProvider } from './cgroups.js';
 import { buildExecPlan, buildPlan } from './plan.js';
 import { parseExitRecord, type ExitRecord } from './protocol.js';
 import { buildSpec, maxId, resolveUser, type MountInput } from './spec.js';
@@ -83,6 +83,8 @@ export interface CreateOptions {
   readonly hostEnv?: Readonly<Record<string, string | undefined>> | undefined;
   /** Resource limits (docker's HostConfig fields); unset ones are unlimited. */
   readonly resources?: Partial<ResourceConfig> | undefined;
+  /** --cgroup-parent: the cgroup the container's leaf goes under (default: berth's). */
+  readonly cgroupParent?: string | undefined;
   /** Where docker's warnings go ("WARNING: ..." on stderr in the CLI). */
   readonly onWarning?: ((message: string) => void) | undefined;
 }
@@ -278,7 +280,7 @@ export class ContainerEngine {
     const resources = normalizeResources({ ...noResources, ...options.resources });
     for (const w of checkResources(resources, hostResources())) options.onWarning?.(w);
     const oci = ociResources(resources);
-    config = { ...config, resources };
+    config = { ...config, resources, ...(options.cgroupParent === undefined ? {} : { cgroupParent: normalizeCgroupParent(options.cgroupParent) }) };
     const noNewPrivileges = config.securityOpt.some((o) => /^no-new-privileges(?::true|=true)?$/.test(o));
     for (const o of config.securityOpt) {
       if (!/^no-new-privileges(?:[:=](?:true|false))?$/.test(o)) {
@@ -350,7 +352,7 @@ export class ContainerEngine {
         hostEnv: options.hostEnv, workdir: options.workdir, user, hostname, tty: config.tty, readOnly: config.readonlyRootfs,
         capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, noNewPrivileges,
         rlimits: config.ulimits.map((u) => ({ type: u.name, soft: u.soft, hard: u.hard })), mounts,
-        cgroupsPath: this.#deps.cgroups.cgroupsPath(id), hostCapabilities: hostCaps, resources: oci.resources, devices: oci.devices,
+        cgroupsPath: await this.#deps.cgroups.cgroupsPath(id, config.cgroupParent), hostCapabilities: hostCaps, resources: oci.resources, devices: oci.devices,
         namespaces: networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'],
       });
       // Without CAP_SYS_RESOURCE nothing can raise a hard limit: say so now, by name.
@@ -375,7 +377,7 @@ export class ContainerEngine {
         return this.find(id);
       }
       trace('config written');
-      cgroup = await this.#deps.cgroups.create(id);
+      cgroup = await this.#deps.cgroups.create(id, config.cgroupParent);
       trace('cgroup created');
       await applyDeviceRules(cgroup.paths, spec.linux?.resources?.devices ?? []);
       trace('device rules');
@@ -520,9 +522,9 @@ export class ContainerEngine {
       created = await this.#createExternal(record.id, dir, record.config, lowers);
     } else {
       // A leaf that went (system prune of an old empty one) is made again.
-      const cgroup = await this.#deps.cgroups.attach(record.id).catch(async (err: unknown) => {
+      const cgroup = await this.#deps.cgroups.attach(record.id, record.config.cgroupParent).catch(async (err: unknown) => {
         if (!(err instanceof NotFoundError)) throw err;
-        const made = await this.#deps.cgroups.create(record.id);
+        const made = await this.#deps.cgroups.create(record.id, record.config.cgroupParent);
         await applyDeviceRules(made.paths, spec.linux?.resources?.devices ?? []);
         return made;
       });
@@ -600,7 +602,7 @@ export class ContainerEngine {
    */
   async #killAll(record: ContainerRecord): Promise<void> {
     signalProcess(record, 9);
-    const cgroup = await this.#deps.cgroups.attach(record.id).catch(() => undefined);
+    const cgroup = await this.#deps.cgroups.attach(record.id, record.config.cgroupParent).catch(() => undefined);
     if (cgroup !== undefined) await cgroup.signalAll('SIGKILL');
     if (this.#records.byId(record.id)?.state === 'paused') this.#records.update(record.id, { state: 'running' });
   }
@@ -610,7 +612,7 @@ export class ContainerEngine {
     if (!view.running) {
       throw new FailedPreconditionError(`Cannot ${action} container ${view.record.name}: it is not running`, { hint: notRunningHint(view) });
     }
-    return this.#deps.cgroups.attach(view.record.id);
+    return this.#deps.cgroups.attach(view.record.id, view.record.config.cgroupParent);
   }
 
   /**
@@ -645,7 +647,7 @@ export class ContainerEngine {
   async unpause(input: string): Promise<void> {
     const view = this.find(input);
     if (view.status !== 'paused') throw new FailedPreconditionError(`Container ${view.record.id} is not paused`);
-    const cgroup = await this.#deps.cgroups.attach(view.record.id);
+    const cgroup = await this.#deps.cgroups.attach(view.record.id, view.record.config.cgroupParent);
     await cgroup.thaw();
     this.#records.update(view.record.id, { state: 'running' });
   }
@@ -666,7 +668,7 @@ export class ContainerEngine {
     const warnings = checkResources(resources, hostResources());
     const oci = ociResources(resources);
     if (view.running && record.config.runtime === 'berth') {
-      const cgroup = await this.#deps.cgroups.attach(record.id);
+      const cgroup = await this.#deps.cgroups.attach(record.id, record.config.cgroupParent);
       warnings.push(...cgroup.apply(oci.resources, { updating: true }));
     } else if (view.running) {
       const file = join(this.dir(record.id), 'update.json');
@@ -751,7 +753,7 @@ export class ContainerEngine {
     if (record.monitorPid > 0) await this.#waitMonitor(record.monitorPid, 2000);
     trace('rm: monitor gone');
     if (record.config.runtime !== 'berth') await this.#deleteExternal(record);
-    const cgroup = await this.#deps.cgroups.attach(record.id).catch((err: unknown) => {
+    const cgroup = await this.#deps.cgroups.attach(record.id, record.config.cgroupParent).catch((err: unknown) => {
       // Another runtime removes its own cgroup on delete; a create that died early made none.
       if (err instanceof NotFoundError) return undefined;
       throw err;
@@ -820,7 +822,7 @@ export class ContainerEngine {
       })()
       : base.capabilities;
     const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.path === undefined || n.path === '').map((n) => n.type);
-    const cgroup = await this.#deps.cgroups.attach(record.id);
+    const cgroup = await this.#deps.cgroups.attach(record.id, record.config.cgroupParent);
     const plan = buildExecPlan({
       process: {
         ...base, user, env, args: [...options.command], cwd: options.workdir ?? base.cwd, terminal: options.tty === true,
@@ -839,7 +841,7 @@ export class ContainerEngine {
   async pids(input: string): Promise<number[]> {
     const view = this.find(input);
     if (!view.running) throw new FailedPreconditionError(`Container ${view.record.id} is not running`, { hint: notRunningHint(view) });
-    const cgroup = await this.#deps.cgroups.attach(view.record.id);
+    const cgroup = await this.#deps.cgroups.attach(view.record.id, view.record.config.cgroupParent);
     return cgroup.pids();
   }
 

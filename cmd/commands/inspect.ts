@@ -44,7 +44,7 @@ export function inspectContainer(engine: ContainerEngine, view: ContainerView, l
       ReadonlyRootfs: c.readonlyRootfs, SecurityOpt: c.securityOpt, Init: c.init, Runtime: c.runtime,
       Ulimits: c.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
       Tmpfs: Object.fromEntries(c.mounts.filter((m) => m.type === 'tmpfs').map((m) => [m.destination, m.options.join(',')])),
-      CgroupParent: '', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      CgroupParent: c.cgroupParent ?? '', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       // docker's resource fields, with its null for unset lists and PidsLimit.
       ...hostConfigResources(c.resources ?? noResources),
     },

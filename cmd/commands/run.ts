@@ -42,6 +42,7 @@ interface RunFlags extends ResourceFlags {
   readonly label: string[];
   readonly pull: string;
   readonly runtime?: string;
+  readonly cgroupParent?: string;
   readonly network?: string;
   readonly logOpt: string[];
 }
@@ -78,6 +79,7 @@ function containerFlags(command: Command): Command {
     .option('-l, --label <key=value>', 'set metadata on the container', collect, [])
     .option('--pull <policy>', 'pull the image before running: missing, always, never', 'missing')
     .option('--runtime <name>', 'OCI runtime: berth (default), runc, crun, or a path')
+    .option('--cgroup-parent <path>', 'cgroup the container\'s cgroup goes under (default /berth)')
     .option('--network, --net <mode>', 'network: none or host (default none until berth has bridges)')
     .option('--log-opt <opt>', 'log driver options: max-size, max-file', collect, []);
   return resourceOptions(command);
@@ -182,7 +184,7 @@ export function createOptions(image: string, command: readonly string[], flags: 
     privileged: flags.privileged === true, securityOpt: flags.securityOpt, init: flags.init === true,
     ulimits: flags.ulimit.map(parseUlimit), mounts, labels, stopSignal: flags.stopSignal, stopTimeout,
     network: flags.network, runtime: flags.runtime, logMaxSize: log.maxSize, logMaxFiles: log.maxFiles, pull: pull as PullPolicy, hostEnv: process.env,
-    resources: resourceChanges(flags), onWarning: (message) => process.stderr.write(`WARNING: ${message}\n`),
+    resources: resourceChanges(flags), cgroupParent: flags.cgroupParent, onWarning: (message) => process.stderr.write(`WARNING: ${message}\n`),
   };
 }
 

@@ -5,7 +5,7 @@
  * it go on; update changes a running container's limits; stats agrees with the cgroup
  * files; limits docker refuses leave nothing behind.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { setUpContainers, type ContainerHarness } from '../helpers/containers.js';
@@ -191,5 +191,23 @@ describe.skipIf(skip !== undefined)('resource limits', () => {
     expect(result.stdout).toMatch(/^crw.* 10, +237 .* \/dev\/lc$/m);
     expect(result.stdout).toMatch(/^c 10:237 rw$/m);
     expect(result.stdout).toMatch(/^c 1:11 r$/m);
+  });
+
+  it.concurrent('--cgroup-parent puts the leaf under another parent, which rm leaves and the test removes', async ({ expect }) => {
+    const parent = `/berth-limits-parent-${process.pid}`;
+    try {
+      await h.withContainer(['--cgroup-parent', parent.slice(1), '-m', '32m'], ['sleep', '60'], async (id) => {
+        const hostConfig = (await h.inspect(id))['HostConfig'] as Record<string, unknown>;
+        expect(hostConfig['CgroupParent']).toBe(parent);
+        expect(await readNumber(join('/sys/fs/cgroup/memory', parent, id, 'memory.limit_in_bytes'))).toBe(32 << 20);
+        expect((await h.berthOk(['exec', id, 'cat', '/proc/self/cgroup'])).stdout).toMatch(/^\d+:memory:\/$/m);
+        await h.berthOk(['rm', '-f', id]);
+        await expect(readdir(join('/sys/fs/cgroup/memory', parent, id))).rejects.toThrow(/ENOENT/);
+      });
+    } finally {
+      for (const hierarchy of await readdir('/sys/fs/cgroup')) {
+        await rmdir(join('/sys/fs/cgroup', hierarchy, parent)).catch(() => undefined);
+      }
+    }
   });
 });
