@@ -544,10 +544,9 @@ export class ContainerEngine {
   /** create with another OCI runtime: the rootfs mounted on the host, the monitor running `<runtime> create`. */
   async #createExternal(id: string, dir: string, config: ContainerConfig, lowers: readonly string[]): Promise<{ pid: number; monitorPid: number }> {
     const rt = await this.#runtime(config.runtime);
-    if (config.tty) throw new InvalidArgumentError(`-t is not supported with --runtime ${config.runtime} yet`, { hint: 'Use berth\'s own runtime for a terminal' });
     await mountOverlay(lowers, join(dir, 'upper'), join(dir, 'work'), join(dir, 'rootfs'));
     try {
-      return await startMonitor(this.#programs(), Buffer.alloc(0), { ...this.#monitorOptions(id, config), tty: false, extraArgs: createArgs(rt, dir, id) });
+      return await startMonitor(this.#programs(), Buffer.alloc(0), { ...this.#monitorOptions(id, config), extraArgs: createArgs(rt, dir, id, { tty: config.tty }) });
     } catch (err) {
       await unmountIfMounted(join(dir, 'rootfs'));
       throw err;

@@ -4,6 +4,9 @@
  * directory), writes config.json into the container's directory as the bundle, and the
  * monitor runs `<runtime> create` instead of the helper; start and delete are the
  * runtime's own commands. The runtime keeps its state under <store>/runtimes/<name>.
+ * With -t the runtime sends the pty master to a console socket of the monitor's, which
+ * then holds it as it holds berth-helper's. exec goes through berth-helper for every
+ * runtime (it joins the container's namespaces and cgroup), not `<runtime> exec`.
  */
 import { execFile } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
@@ -35,10 +38,23 @@ export async function findRuntime(name: string, stateRoot: string): Promise<Exte
   throw new NotFoundError(`OCI runtime "${name}" not found`, { hint: 'Install it (Debian: apt-get install runc crun) or give its absolute path' });
 }
 
-/** The monitor's arguments that make it run `<runtime> create` for the bundle `dir`. */
-export function createArgs(rt: ExternalRuntime, dir: string, id: string): string[] {
-  const argv = [rt.path, '--root', rt.root, '--log', join(dir, 'runtime.log'), '--log-format', 'json', 'create', '--bundle', dir, '--pid-file', join(dir, 'runtime.pid'), id];
-  return [...argv.flatMap((a) => ['--runtime-arg', a]), '--runtime-pid-file', join(dir, 'runtime.pid'), '--runtime-log', join(dir, 'runtime.log')];
+/**
+ * The console socket's name in the container's directory, relative so that long state
+ * paths fit sun_path: the monitor listens there and runs the runtime in that directory,
+ * which is also the bundle the runtime changes into (runc utils.go setupSpec).
+ */
+const consoleSocket = 'console';
+
+/**
+ * The monitor's arguments that make it run `<runtime> create` for the bundle `dir`. With
+ * `tty` the runtime gets `--console-socket` (runc docs/terminals.md) and sends the pty
+ * master there, which the monitor takes as it takes the master from berth-helper.
+ */
+export function createArgs(rt: ExternalRuntime, dir: string, id: string, options: { tty: boolean }): string[] {
+  const argv = [rt.path, '--root', rt.root, '--log', join(dir, 'runtime.log'), '--log-format', 'json', 'create', '--bundle', dir, '--pid-file', join(dir, 'runtime.pid'),
+    ...(options.tty ? ['--console-socket', consoleSocket] : []), id];
+  return [...argv.flatMap((a) => ['--runtime-arg', a]), '--runtime-pid-file', join(dir, 'runtime.pid'), '--runtime-log', join(dir, 'runtime.log'),
+    ...(options.tty ? ['--runtime-console', consoleSocket] : [])];
 }
 
 /** Runs `<runtime> --root R <args>`; throws with the runtime's own message. */

@@ -6,12 +6,15 @@
  *
  * Usage: berth-monitor --dir DIR --helper PATH --log PATH [--log-max-size N]
  *        [--log-max-files N] [--tty] [--stdin] [--exit-command PATH [--exit-arg ARG]...]
+ *        [--runtime-arg ARG... --runtime-pid-file PATH [--runtime-log PATH]
+ *        [--runtime-console NAME]]
  * Environment: _BERTH_PLAN_FD (passed on to the helper), _BERTH_REPLY_FD (to berth).
  *
  * Files in DIR: attach (socket: output to each client, docker's stdcopy frames without a
  * tty, raw with one; bytes from a client go to the container's stdin, and a client's
  * shutdown closes it), ctl (socket: lines "resize ROWS COLS"), exit.json
- * {"exitCode":N,"signal":S,"finishedAt":"..."}, written once the output is drained. */
+ * {"exitCode":N,"signal":S,"finishedAt":"..."}, written once the output is drained, and
+ * with another runtime and a tty, the console socket NAME while that runtime's create runs. */
 #define _GNU_SOURCE
 #include "log.h"
 #include "proto.h"
@@ -59,6 +62,8 @@ struct options {
    * memory.oom_control, v2 memory.events): a count above the one at start means the OOM
    * killer struck, reported as "oomKilled" in exit.json (docker's State.OOMKilled). */
   const char *oom_file;
+  /* With --tty: the socket (relative to DIR) given to the runtime as --console-socket. */
+  const char *runtime_console;
 };
 
 static struct options opts = {.log_max_files = 1};
@@ -107,10 +112,15 @@ static int parse_args(int argc, char **argv) {
       opts.runtime_pid_file = v;
     else if (strcmp(a, "--runtime-log") == 0)
       opts.runtime_log = v;
+    else if (strcmp(a, "--runtime-console") == 0)
+      opts.runtime_console = v;
     else
       return -1;
   }
   if (opts.runtime_argc > 0 && opts.runtime_pid_file == NULL) return -1;
+  /* Another runtime's terminal comes through the console socket, and only then. */
+  if (opts.runtime_console != NULL && !(opts.tty && opts.runtime_argc > 0)) return -1;
+  if (opts.tty && opts.runtime_argc > 0 && opts.runtime_console == NULL) return -1;
   return opts.dir && opts.helper && opts.log ? 0 : -1;
 }
 
@@ -254,6 +264,54 @@ static void runtime_reply(int status, char *reply, size_t cap, size_t *len) {
   if (*len >= cap) *len = cap - 1;
 }
 
+/* Another runtime with a tty connects to the console socket and sends the pty master with
+ * SCM_RIGHTS, its name as the payload (runc docs/terminals.md), before its create exits.
+ * Waits for it only while the runtime runs, which a pidfd tells: a runtime that failed or
+ * exited without sending it gives -1 with errno. The runtime is not reaped here. */
+static int runtime_master(int listener, pid_t runtime) {
+  int pidfd = (int)syscall(SYS_pidfd_open, runtime, 0);
+  int conn = -1, master = -1, why = ENOTCONN;
+  for (;;) {
+    /* Looked at first: whatever it sent before it exited is queued by now. */
+    siginfo_t si = {0};
+    bool gone = waitid(P_PID, (id_t)runtime, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == runtime;
+    if (conn < 0) conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (conn >= 0) {
+      if ((master = recv_fd(conn)) >= 0 || errno != EAGAIN) {
+        why = errno;
+        break;
+      }
+    }
+    if (gone) break;
+    struct pollfd fds[3] = {{.fd = conn < 0 ? listener : -1, .events = POLLIN},
+                            {.fd = conn, .events = POLLIN},
+                            {.fd = pidfd, .events = POLLIN}};
+    /* Without pidfds (Linux < 5.3) it looks again every 50 ms. */
+    if (poll(fds, 3, pidfd >= 0 ? -1 : 50) < 0 && errno != EINTR) {
+      why = errno;
+      break;
+    }
+  }
+  if (conn >= 0) close(conn);
+  if (pidfd >= 0) close(pidfd);
+  errno = why;
+  return master;
+}
+
+/* The reply when the runtime's create succeeded but sent no pty master. */
+static void runtime_console_error(int errnum, char *reply, size_t cap, size_t *len) {
+  char name[256], sock[256];
+  size_t nlen = 0, slen = 0;
+  name[0] = sock[0] = '\0';
+  json_escape(name, sizeof(name), &nlen, opts.runtime_argv[0], strlen(opts.runtime_argv[0]));
+  json_escape(sock, sizeof(sock), &slen, opts.runtime_console, strlen(opts.runtime_console));
+  *len = (size_t)snprintf(reply, cap,
+                          "{\"type\":\"error\",\"stage\":\"tty\",\"errno\":%d,\"message\":\"%s create sent no pty "
+                          "master to the console socket `%s`: %s\"}\n",
+                          errnum, name, sock, strerror(errnum));
+  if (*len >= cap) *len = cap - 1;
+}
+
 static void handle_ctl(int fd, int master) {
   char buf[128];
   ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -289,10 +347,14 @@ int main(int argc, char **argv) {
   /* The container's stdio: the monitor keeps one end of each. */
   int child_in = -1, child_out = -1, child_err = -1;
   int in_w = -1, out_r = -1, err_r = -1, master = -1;
-  int console[2] = {-1, -1};
+  int console[2] = {-1, -1}, console_listener = -1;
   if (opts.tty) {
-    /* The container opens its pty in its own devpts and sends the master here. */
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) < 0) die("socketpair");
+    /* The container opens its pty in its own devpts and sends the master here: through a
+     * socketpair from berth-helper, or through a socket that another runtime connects to. */
+    if (opts.runtime_console != NULL)
+      console_listener = listen_at(opts.runtime_console);
+    else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) < 0)
+      die("socketpair");
     if ((child_in = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) die("/dev/null");
     child_out = child_err = child_in;
   } else {
@@ -366,6 +428,12 @@ int main(int argc, char **argv) {
     close(child_err);
   }
   if (console[1] >= 0) close(console[1]);
+  int console_errno = 0;
+  if (console_listener >= 0) {
+    if ((master = runtime_master(console_listener, helper)) < 0) console_errno = errno;
+    close(console_listener);
+    unlink(opts.runtime_console);
+  }
   /* The helper's reply: one line. */
   char reply[2048];
   size_t rlen = 0;
@@ -385,6 +453,12 @@ int main(int argc, char **argv) {
   if (opts.runtime_argc > 0) runtime_reply(hstatus, reply, sizeof(reply), &rlen);
   const char *p = strstr(reply, "\"type\":\"created\",\"pid\":");
   if (p != NULL) container = (pid_t)atoi(p + strlen("\"type\":\"created\",\"pid\":"));
+  if (container > 0 && opts.runtime_console != NULL && master < 0) {
+    /* Created, but with nobody to hold its terminal: berth deletes it from the runtime. */
+    runtime_console_error(console_errno, reply, sizeof(reply), &rlen);
+    kill(container, SIGKILL);
+    container = -1;
+  }
   if (rlen == 0)
     rlen = (size_t)snprintf(reply, sizeof(reply),
                             "{\"type\":\"error\",\"stage\":\"helper\",\"errno\":0,\"message\":\"the helper exited with "
@@ -394,7 +468,7 @@ int main(int argc, char **argv) {
     write_all(reply_fd, reply, rlen);
     close(reply_fd);
   }
-  if (container > 0 && opts.tty && (master = recv_fd(console[0])) < 0) {
+  if (container > 0 && console[0] >= 0 && (master = recv_fd(console[0])) < 0) {
     dprintf(2, "berth-monitor: receive the pty from the container: %s\n", strerror(errno));
     kill(container, SIGKILL);
   }

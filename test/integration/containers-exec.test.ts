@@ -10,21 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berthBin } from '../helpers/berth.js';
 import { parseProbe, setUpContainers, sleep, type ContainerHarness } from '../helpers/containers.js';
 import { checkPrerequisites } from '../helpers/require.js';
+import { withTerminal } from '../helpers/terminal.js';
 
 const skip = checkPrerequisites({ root: true, commands: ['docker-registry', 'skopeo', 'cc', 'script', 'runc', 'umoci'] });
-
-/** Runs `command` under `script` so that it has a terminal; resolves with its output and status. */
-function withTerminal(command: string, input = ''): Promise<{ output: string; code: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ output, code: code ?? -1 }));
-    setTimeout(() => child.stdin.end(input), 300);
-  });
-}
 
 describe.skipIf(skip !== undefined)('exec, terminals, init, volumes, other runtimes', () => {
   let h: ContainerHarness;
