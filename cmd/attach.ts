@@ -54,7 +54,8 @@ export async function attachToContainer(engine: ContainerEngine, view: Container
   const done = new Promise<void>((resolve) => {
     socket.once('end', () => resolve());
     socket.once('close', () => resolve());
-    socket.once('error', () => resolve());
+    // A reset when the monitor goes is the end too; 'on', so a second error is no crash.
+    socket.on('error', () => resolve());
   });
   if (options.tty) {
     socket.on('data', (chunk: Buffer) => process.stdout.write(chunk));

@@ -457,9 +457,21 @@ export class ContainerEngine {
    * the same directory, config and writable layer.
    */
   async start(input: string): Promise<ContainerView> {
-    let view = this.find(input);
+    const view = await this.prepareStart(input);
     if (view.status === 'running') return view;
-    if (view.status === 'exited') view = await this.#recreate(view);
+    return this.#startCreated(view);
+  }
+
+  /**
+   * The first half of start: an exited container is created again, its process waiting to
+   * be started, so that `start -a` can attach before any output is made.
+   */
+  async prepareStart(input: string): Promise<ContainerView> {
+    const view = this.find(input);
+    return view.status === 'exited' ? this.#recreate(view) : view;
+  }
+
+  async #startCreated(view: ContainerView): Promise<ContainerView> {
     if (view.status !== 'created') {
       throw new FailedPreconditionError(`Container ${view.record.name} is ${view.status}`, { hint: `"berth rm -f ${view.record.name}" removes it` });
     }

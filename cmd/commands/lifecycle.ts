@@ -42,9 +42,10 @@ export function registerLifecycle(program: Command): void {
       const engine = ctx.engine();
       if (flags.attach === true || flags.interactive === true) {
         if (names.length > 1) throw new UsageError('You cannot start and attach multiple containers at once');
-        const view = engine.find(names[0] ?? '');
-        let current = view;
-        if (view.status === 'exited') current = await engine.start(view.record.id).then(() => engine.find(view.record.id));
+        // An exited container is made again, waiting to be started, and attached to before
+        // it starts: a short one would otherwise be gone before the attach.
+        const view = await engine.prepareStart(names[0] ?? '');
+        const current = view;
         const status = await attachToContainer(engine, current, {
           stdin: flags.interactive === true, tty: view.record.config.tty, start: current.status === 'created', proxySignals: true,
         });

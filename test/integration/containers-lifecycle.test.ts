@@ -239,7 +239,7 @@ describe.skipIf(skip !== undefined)('container lifecycle', () => {
     }
   });
 
-  it.concurrent('create makes a stopped container and start -a runs it attached with its status', async ({ expect }) => {
+  it.concurrent('create makes a stopped container and start -a runs it attached with its status, also again once exited', async ({ expect }) => {
     const id = (await h.berthOk(['create', '--name', 'life-create', h.image, 'sh', '-c', 'echo attached; exit 2'])).stdout.trim();
     try {
       expect(await psRow('life-create')).toMatch(/ Created /);
@@ -248,6 +248,11 @@ describe.skipIf(skip !== undefined)('container lifecycle', () => {
       expect(started.code).toBe(2);
       expect(started.stdout).toBe('attached\n');
       expect((await h.berthOk(['inspect', '-f', '{{.State.ExitCode}}', id])).stdout.trim()).toBe('2');
+      // Started again once exited, it is attached to before it runs: none of its output is lost.
+      for (let i = 0; i < 3; i++) {
+        const again = await h.berth(['start', '-a', 'life-create'], { timeoutMs: 20_000 });
+        expect([again.code, again.stdout, again.stderr]).toEqual([2, 'attached\n', '']);
+      }
     } finally {
       await h.removeQuietly(id);
     }
