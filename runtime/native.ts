@@ -68,6 +68,10 @@ function replyError(stage: string, errno: number, message: string, what: string)
   if (stage === 'exec' && (errno === ENOENT || errno === EACCES || errno === ENOEXEC)) {
     return new ContainerCommandError(message, errno === ENOENT);
   }
+  // runc and crun look the command up at create too, and say so in their log: docker then
+  // exits 127 or 126 as for berth's own runtime.
+  const exec = /exec: "[^"]*": (executable file not found in \$PATH|no such file or directory|permission denied)/.exec(message);
+  if (stage === 'runtime' && exec !== null) return new ContainerCommandError(exec[0], exec[1] !== 'permission denied');
   return new HelperError(`${what}: ${message}`, { stage, errno });
 }
 

@@ -118,12 +118,21 @@ describe.skipIf(skip !== undefined)('--runtime runc with a terminal', () => {
     });
   });
 
-  it.concurrent('a runc create that fails ends run -t at once with runc\'s message', async ({ expect }) => {
+  it.concurrent('a command runc cannot find or run ends run -t at once with docker\'s 127 or 126', async ({ expect }) => {
     const result = await h.berth(['run', '--rm', '-t', '--runtime', 'runc', h.image, 'no-such-command'], { timeoutMs: hangMs });
+    expect(result.timedOut).toBe(false);
+    expect(result.code).toBe(127);
+    expect(result.stderr).toBe('Error: exec: "no-such-command": executable file not found in $PATH\n');
+    const notExecutable = await h.berth(['run', '--rm', '--runtime', 'runc', h.image, '/etc/passwd'], { timeoutMs: hangMs });
+    expect(notExecutable.code).toBe(126);
+    expect(notExecutable.stderr).toContain('exec: "/etc/passwd": permission denied');
+  });
+
+  it.concurrent('a runc create that fails for another reason exits 125 with runc\'s message', async ({ expect }) => {
+    const result = await h.berth(['run', '--rm', '--runtime', 'runc', '-w', '/etc/passwd', h.image, 'true'], { timeoutMs: hangMs });
     expect(result.timedOut).toBe(false);
     expect(result.code).toBe(125);
     expect(result.stderr).toContain('runc create failed with status 1');
-    expect(result.stderr).toContain('executable file not found');
   });
 
   it.concurrent('a runtime that never sends the pty master fails create at once, and its process is killed', async ({ expect }) => {
