@@ -95,17 +95,15 @@ export function formatStartReport(
 }
 
 function table(results: readonly ToolResult[], base: Summary | undefined, ratioTitle: string): string[] {
-  const lines = [`| command | median | min | max | ${ratioTitle} |`, '|---|---:|---:|---:|---:|'];
-  for (const r of results) {
-    const s = summaryOf(r);
-    if (s === undefined) {
-      lines.push(`| ${escapeCell(r.label)} | n/a: ${escapeCell(r.failure ?? 'no runs')} | | | |`);
-      continue;
-    }
-    const ratio = base === undefined ? 'n/a' : formatRatio(s.median / base.median);
-    lines.push(`| ${escapeCell(r.label)} | ${formatMs(s.median)} | ${formatMs(s.min)} | ${formatMs(s.max)} | ${ratio} |`);
-  }
-  return lines;
+  return [`| command | median | min | max | ${ratioTitle} |`, '|---|---:|---:|---:|---:|', ...results.map((r) => tableRow(r, base))];
+}
+
+/** One tool's row: median, min, max and the ratio of its median to `base`'s, or why it has none. */
+export function tableRow(r: ToolResult, base: Summary | undefined): string {
+  const s = summaryOf(r);
+  if (s === undefined) return `| ${escapeCell(r.label)} | n/a: ${escapeCell(r.failure ?? 'no runs')} | | | |`;
+  const ratio = base === undefined ? 'n/a' : formatRatio(s.median / base.median);
+  return `| ${escapeCell(r.label)} | ${formatMs(s.median)} | ${formatMs(s.min)} | ${formatMs(s.max)} | ${ratio} |`;
 }
 
 function goalLine(berth: Summary | undefined, podman: Summary | undefined, what: 'run' | 'exec' = 'run'): string {
@@ -118,7 +116,8 @@ function goalLine(berth: Summary | undefined, podman: Summary | undefined, what:
   return `${name('berth')} ÷ ${name('podman')}${which}: **${ratio.toFixed(2)}** (goal ≤ ${startGoalRatio}: ${ratio <= startGoalRatio ? 'met' : 'not met'}).`;
 }
 
-function summaryOf(r: ToolResult | undefined): Summary | undefined {
+/** The tool's timings summarised; undefined when it failed or has none. */
+export function summaryOf(r: ToolResult | undefined): Summary | undefined {
   if (r === undefined || r.failure !== undefined || r.times.length === 0) return undefined;
   return summarize(r.times);
 }

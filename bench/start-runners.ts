@@ -443,50 +443,66 @@ export class Engines {
   }
 }
 
-/** `berth run --rm [--network none] REF true`. */
-export function berthRunner(engines: Engines, ctx: StartContext, network: 'none' | 'default'): Runner {
+/**
+ * Extra `run` flags for a row and the id suffix that names it (bench:limits gives the
+ * `--network none` rows its resource limits: id `berth-limits`, ...).
+ */
+export interface RowFlags {
+  readonly suffix: string;
+  readonly args: readonly string[];
+}
+
+const noFlags: RowFlags = { suffix: '', args: [] };
+
+/** ` --memory 64m ...` for a label, or nothing. */
+function flagText(flags: RowFlags): string {
+  return flags.args.length === 0 ? '' : ` ${flags.args.join(' ')}`;
+}
+
+/** `berth run --rm [--network none] [FLAGS] REF true`. */
+export function berthRunner(engines: Engines, ctx: StartContext, network: 'none' | 'default', flags: RowFlags = noFlags): Runner {
   const e = engines.berth;
   const net = network === 'none' ? ['--network', 'none'] : [];
   return new ContainerRunner({
-    id: network === 'none' ? 'berth' : 'berth-default',
-    label: (v) => `berth run --rm${network === 'none' ? ' --network none' : ' (default network: none)'}${v === '' ? '' : ` (${v})`}`,
+    id: `${network === 'none' ? 'berth' : 'berth-default'}${flags.suffix}`,
+    label: (v) => `berth run --rm${network === 'none' ? ' --network none' : ' (default network: none)'}${flagText(flags)}${v === '' ? '' : ` (${v})`}`,
     engines: [e], engine: e,
-    command: (argv) => e.spec(['run', '--rm', ...net, ctx.ref, ...argv]),
+    command: (argv) => e.spec(['run', '--rm', ...net, ...flags.args, ctx.ref, ...argv]),
   });
 }
 
-/** `podman run --rm [--network none] --cgroup-parent P REF true`; the default network in a private netns. */
-export function podmanRunner(engines: Engines, ctx: StartContext, network: 'none' | 'default'): Runner {
+/** `podman run --rm [--network none] --cgroup-parent P [FLAGS] REF true`; the default network in a private netns. */
+export function podmanRunner(engines: Engines, ctx: StartContext, network: 'none' | 'default', flags: RowFlags = noFlags): Runner {
   const e = engines.podman;
   if (network === 'none') {
     return new ContainerRunner({
-      id: 'podman',
-      label: (v) => `podman run --rm --network none${v === '' ? '' : ` (${v})`}`,
+      id: `podman${flags.suffix}`,
+      label: (v) => `podman run --rm --network none${flagText(flags)}${v === '' ? '' : ` (${v})`}`,
       engines: [e], engine: e,
-      command: (argv) => e.spec(['run', '--rm', '--network', 'none', '--cgroup-parent', e.cgroupParent, ctx.ref, ...argv]),
+      command: (argv) => e.spec(['run', '--rm', '--network', 'none', '--cgroup-parent', e.cgroupParent, ...flags.args, ctx.ref, ...argv]),
     });
   }
   const ns = engines.netns;
   return new ContainerRunner({
-    id: 'podman-default',
-    label: (v) => `podman run --rm, default network (CNI bridge, in a private netns via nsenter)${v === '' ? '' : ` (${v})`}`,
+    id: `podman-default${flags.suffix}`,
+    label: (v) => `podman run --rm, default network (CNI bridge, in a private netns via nsenter)${flagText(flags)}${v === '' ? '' : ` (${v})`}`,
     engines: [ns, e], engine: e,
     command: (argv) => {
-      const s = e.spec(['run', '--rm', '--cgroup-parent', e.cgroupParent, ctx.ref, ...argv]);
+      const s = e.spec(['run', '--rm', '--cgroup-parent', e.cgroupParent, ...flags.args, ctx.ref, ...argv]);
       return { ...ns.netns.wrap(s.file, s.args), ...(s.env === undefined ? {} : { env: s.env }) };
     },
   });
 }
 
-/** `docker run --rm [--network none] --cgroup-parent P REF true` against the private dockerd. */
-export function dockerRunner(engines: Engines, ctx: StartContext, network: 'none' | 'default'): Runner {
+/** `docker run --rm [--network none] --cgroup-parent P [FLAGS] REF true` against the private dockerd. */
+export function dockerRunner(engines: Engines, ctx: StartContext, network: 'none' | 'default', flags: RowFlags = noFlags): Runner {
   const e = engines.docker;
   const net = network === 'none' ? ['--network', 'none'] : [];
   return new ContainerRunner({
-    id: network === 'none' ? 'docker' : 'docker-default',
-    label: (v) => `docker run --rm${network === 'none' ? ' --network none' : ', default network (dockerd --bridge=none)'}${v === '' ? '' : ` (${v})`}`,
+    id: `${network === 'none' ? 'docker' : 'docker-default'}${flags.suffix}`,
+    label: (v) => `docker run --rm${network === 'none' ? ' --network none' : ', default network (dockerd --bridge=none)'}${flagText(flags)}${v === '' ? '' : ` (${v})`}`,
     engines: [e], engine: e,
-    command: (argv) => e.spec(['run', '--rm', ...net, '--cgroup-parent', e.cgroupParent, ctx.ref, ...argv]),
+    command: (argv) => e.spec(['run', '--rm', ...net, '--cgroup-parent', e.cgroupParent, ...flags.args, ctx.ref, ...argv]),
   });
 }
 
