@@ -29,7 +29,7 @@ export async function storeFs(dir: string): Promise<string> {
 
 /** The command that reproduces this run: the BENCH_* variables set, then `npm run <script>` or node. */
 export function commandLine(script: string, file: string): string {
-  const vars = ['BENCH_RUNS', 'BENCH_WARMUP', 'BENCH_TOOLS', 'BENCH_WORK', 'BENCH_TIMEOUT'].filter((k) => process.env[k] !== undefined)
+  const vars = ['BENCH_RUNS', 'BENCH_WARMUP', 'BENCH_TOOLS', 'BENCH_CONTAINERS', 'BENCH_WORK', 'BENCH_TIMEOUT'].filter((k) => process.env[k] !== undefined)
     .map((k) => `${k}=${process.env[k] ?? ''}`);
   const run = process.env['npm_lifecycle_event'] === script ? `npm run ${script}` : `node ${file}`;
   return [...vars, run].join(' ');
