@@ -180,6 +180,19 @@ static unsigned long long oom_kills(void) {
 
 static unsigned long long oom_kills_at_start;
 
+/* Closes every fd from 3 up but `a` and `b` (either may be -1). */
+static void close_all_but(int a, int b) {
+  int lo = a < b ? a : b, hi = a < b ? b : a;
+  unsigned from = 3;
+  for (int keep = 0; keep < 2; keep++) {
+    int k = keep == 0 ? lo : hi;
+    if (k < 3 || (unsigned)k < from) continue;
+    if ((unsigned)k > from && syscall(SYS_close_range, from, (unsigned)k - 1, 0) < 0) die("close_range");
+    from = (unsigned)k + 1;
+  }
+  if (syscall(SYS_close_range, from, ~0U, 0) < 0) die("close_range");
+}
+
 static void write_exit(int status) {
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
@@ -334,9 +347,10 @@ int main(int argc, char **argv) {
   if (plan_fd < 0) die("no plan fd");
   /* A restarted container keeps its cgroup, and with it the count of earlier runs. */
   oom_kills_at_start = oom_kills();
-  /* Nothing berth or its caller left open reaches the helper or the container: the plan
-   * and reply fds are passed on as duplicates. */
-  if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die("close_range");
+  /* Nothing berth or its caller left open stays open here, where it would outlive berth
+   * (a caller's pipe would not see its end while the container runs), nor reaches the
+   * helper or the container: the plan and reply fds are passed on as duplicates. */
+  close_all_but(plan_fd, reply_fd);
   if (chdir(opts.dir) < 0) die(opts.dir);
   setsid();
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die("PR_SET_CHILD_SUBREAPER");

@@ -3,7 +3,9 @@
  * and id-prefix lookups, name conflicts, rm with and without -f, --rm, restart with the
  * same writable layer, wait, rename and inspect.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { berthBin } from '../helpers/berth.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setUpContainers, sleep, type ContainerHarness } from '../helpers/containers.js';
 import { checkPrerequisites } from '../helpers/require.js';
@@ -255,6 +257,23 @@ describe.skipIf(skip !== undefined)('container lifecycle', () => {
       }
     } finally {
       await h.removeQuietly(id);
+    }
+  });
+
+  it.concurrent('run -d leaves none of its caller\'s descriptors open in the monitor', async ({ expect }) => {
+    // fd 3 is a pipe from this test: while anything holds its write end, it does not end.
+    const child = spawn(berthBin, ['--root', h.root, 'run', '-d', '--name', 'life-fds', h.image, 'sleep', '60'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    try {
+      const extra = child.stdio[3] as NodeJS.ReadableStream;
+      extra.resume();
+      const ended = new Promise<boolean>((resolve) => {
+        extra.once('end', () => resolve(true));
+        setTimeout(() => resolve(false), 10_000);
+      });
+      expect(await ended).toBe(true);
+      expect((await h.berthOk(['inspect', '-f', '{{.State.Running}}', 'life-fds'])).stdout).toBe('true\n');
+    } finally {
+      await h.removeQuietly('life-fds');
     }
   });
 
