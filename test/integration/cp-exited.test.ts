@@ -6,7 +6,8 @@
  * container sees when it is started, copies into a volume landing in the volume, hostile
  * image symlinks that still cannot lead a copy out of the container, a removal in progress,
  * and that nothing is left behind (no mount in any mount namespace, no helper process),
- * even when berth is killed in the middle of a copy.
+ * even when berth is killed in the middle of a copy. Also: a reader that closes berth's
+ * stdout early (`berth cp C:/f - | head -c 10`) stops berth quietly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +24,7 @@ import { canaryFiles, makeCanary, pushImage, type Canary } from '../helpers/host
 import { checkPrerequisites } from '../helpers/require.js';
 import { buildTar } from '../helpers/tar.js';
 
-const skip = checkPrerequisites({ root: true, commands: ['docker-registry', 'skopeo', 'cc', 'runc'] });
+const skip = checkPrerequisites({ root: true, commands: ['docker-registry', 'skopeo', 'cc', 'bash', 'head', 'runc'] });
 
 /** More `..` than any store path has components: from any rootfs this climbs to the host's /. */
 const climb = '../'.repeat(24);
@@ -414,6 +415,37 @@ describe.skipIf(skip !== undefined)('cp with a container that is not running', (
       await expectNothingHeld(half);
     } finally {
       await h.removeQuietly(half);
+    }
+  });
+
+  it.concurrent('stops quietly when the reader of its standard output goes away (cp ... - | head -c 10)', async ({ expect }) => {
+    const id = await exited([], 'head -c 4194304 /dev/zero > /big');
+    const pipe = async (container: string, path: string): Promise<{ status: string; stderr: string }> => {
+      const script = `"$0" --root "$1" cp "$2" - 2>"$3" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"`;
+      const errFile = join(h.work, `err-${randomBytes(4).toString('hex')}`);
+      const result = await new Promise<string>((resolve, reject) => {
+        const child = spawn('bash', ['-c', script, berthBin, h.root, `${container}:${path}`, errFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        child.on('error', reject);
+        child.on('close', () => resolve(out.trim()));
+      });
+      return { status: result, stderr: await readFile(errFile, 'utf8') };
+    };
+    try {
+      // 4 MiB: far more than a pipe holds, so berth is still writing when head exits.
+      const big = await pipe(id, '/big');
+      expect(big.stderr).toBe('');
+      expect(big.status).toBe('141');
+      // berth stopped without waiting for its helper, which ends as berth's pipe closes.
+      await expectNothingHeld(id, { graceMs: 5000 });
+      await h.withContainer([], ['sleep', '60'], async (running) => {
+        const small = await pipe(running, '/etc/hostname');
+        expect(small.stderr).toBe('');
+        expect(['0', '141']).toContain(small.status);
+      });
+    } finally {
+      await h.removeQuietly(id);
     }
   });
 
