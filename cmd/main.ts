@@ -116,9 +116,28 @@ export function formatError(err: unknown, debug: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * What berth does when the reader of its stdout or stderr goes away (`berth cp C:/f - |
+ * head -c 10`): it stops at once, quietly, with 141, as a program killed by SIGPIPE
+ * (128+13) does; docker ends so (Go's runtime dies of SIGPIPE on fds 1 and 2). Node ignores
+ * SIGPIPE, so the write fails with EPIPE instead, and unhandled that is a stack trace, or
+ * else an error message about a reader nobody is left to be told about. Stopping at once
+ * also ends commands that would otherwise go on writing into nothing (`logs -f`). Nothing
+ * berth holds needs it to unwind: whatever it started that still runs (a helper holding a
+ * container's files for cp) ends when berth's end of its pipe closes, as after SIGKILL.
+ * Any other error is thrown on, as if there were no listener.
+ */
+function exitOnBrokenPipe(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(ExitCode.brokenPipe);
+  throw err;
+}
+
 /** Runs berth with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   trace('main');
+  for (const stream of [process.stdout, process.stderr]) {
+    if (!stream.listeners('error').includes(exitOnBrokenPipe)) stream.on('error', exitOnBrokenPipe);
+  }
   const program = buildProgram(argv);
   trace('program built');
   try {

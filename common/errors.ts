@@ -7,7 +7,8 @@
  * Exit codes (public API, see README "Exit codes"; never renumber):
  *  - 0 success, 2 usage error, 125 berth itself failed,
  *  - 126 the container command cannot be invoked, 127 it is not found,
- *  - 130 interrupted (SIGINT), otherwise the container's own status.
+ *  - 130 interrupted (SIGINT), 141 standard output or error closed by its reader (as a
+ *    process killed by SIGPIPE), otherwise the container's own status.
  */
 
 /** Exit codes shared by every front end. */
@@ -18,6 +19,8 @@ export const ExitCode = {
   cannotInvoke: 126,
   notFound: 127,
   interrupted: 130,
+  /** 128 + SIGPIPE: the reader of stdout or stderr went away (`berth … | head`). */
+  brokenPipe: 141,
 } as const;
 
 /** Options accepted by every {@link BerthError} constructor. */

@@ -1,6 +1,7 @@
 /**
- * `berth cp`: copies between a container's file system, reached as `/proc/<pid>/root`,
- * and the host or a tar stream, with the semantics of `docker cp` (docker/cli
+ * `berth cp`: copies between a container's file system, reached as `/proc/<pid>/root`
+ * (of its process, or of the berth-helper that holds a stopped container's), and the host
+ * or a tar stream, with the semantics of `docker cp` (docker/cli
  * cli/command/container/cp.go; moby pkg/archive/copy.go PrepareArchiveCopy): a source
  * ending in "/." copies the directory's contents; an existing destination directory
  * receives the source under its own name, a missing destination is created under the
@@ -44,7 +45,8 @@ export interface CopyToContainerOptions {
 /**
  * Copies `srcPath` (a path in the container; relative paths start at its "/") to the host
  * path `dest`, or as a tar stream into `dest` (ended when done, unless it is
- * process.stdout). `root` is the container's root, `/proc/<pid>/root` of its live process.
+ * process.stdout). `root` is the container's root, `/proc/<pid>/root` of its live process
+ * or of the helper holding its filesystem.
  * Host files are owned by berth's user (docker: by the user running the CLI); as berth
  * runs as root, device nodes are skipped and setuid/setgid bits dropped on the host.
  */
@@ -168,7 +170,7 @@ async function openContainerRoot(root: string, context: string): Promise<RootedT
     return await RootedTree.open(root);
   } catch (err) {
     throw new FailedPreconditionError(`${context}: the container's root "${root}" cannot be opened: ${reasonOf(err)}`, {
-      hint: 'Copying needs the container to be created or running', cause: err,
+      hint: 'The container may have stopped or been removed meanwhile; try again', cause: err,
     });
   }
 }

@@ -21,10 +21,10 @@ import type { ImageConfig, RuntimeSpec } from '../oci/index.js';
 import type { ContainerConfig, MountRequest, Ulimit } from './config.js';
 import { ContainerRecords, processStartTime, sameProcess, type ContainerRecord } from './containers.js';
 import { hostnameFile, hostResolvConf, hostsFile, resolvConfFrom } from './etc.js';
-import { findNativePrograms, runExec, startMonitor, type MonitorOptions, type NativePrograms } from './native.js';
+import { findNativePrograms, holdRootfs, runExec, startMonitor, type MonitorOptions, type NativePrograms } from './native.js';
 import { isValidName, randomName } from './names.js';
 import { normalizeCgroupParent, type CgroupProvider } from './cgroups.js';
-import { buildExecPlan, buildPlan } from './plan.js';
+import { buildExecPlan, buildHoldPlan, buildPlan } from './plan.js';
 import { parseExitRecord, type ExitRecord } from './protocol.js';
 import { buildSpec, maxId, resolveUser, type MountInput } from './spec.js';
 import { VolumeStore } from './volumes.js';
@@ -522,11 +522,8 @@ export class ContainerEngine {
   async #recreate(view: ContainerView): Promise<ContainerView> {
     const { record } = view;
     const dir = this.dir(record.id);
-    const spec = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as RuntimeSpec;
-    const image = await this.#deps.resolveImage(record.imageId, 'never').catch(() => {
-      throw new NotFoundError(`The image of container ${record.name} (${record.imageId}) is gone`);
-    });
-    const lowers = [...image.layers].reverse().map((l) => this.#deps.layout.layerDiffDir(l.diffId));
+    const spec = await this.#readSpec(record.id);
+    const lowers = await this.#lowers(record);
     for (const f of ['exit.json', 'exec.fifo']) await unlink(join(dir, f)).catch(() => undefined);
     let created: { pid: number; monitorPid: number };
     if (record.config.runtime !== 'berth') {
@@ -547,6 +544,19 @@ export class ContainerEngine {
       restartCount: record.restartCount + (record.startedAt === '' ? 0 : 1),
     });
     return this.find(record.id);
+  }
+
+  /** The container's config.json (written by create; berth's own, so not validated again). */
+  async #readSpec(id: string): Promise<RuntimeSpec> {
+    return JSON.parse(await readFile(join(this.dir(id), 'config.json'), 'utf8')) as RuntimeSpec;
+  }
+
+  /** The layer directories of the container's image, topmost first: its overlay's lowers. */
+  async #lowers(record: ContainerRecord): Promise<string[]> {
+    const image = await this.#deps.resolveImage(record.imageId, 'never').catch(() => {
+      throw new NotFoundError(`The image of container ${record.name} (${record.imageId}) is gone`);
+    });
+    return [...image.layers].reverse().map((l) => this.#deps.layout.layerDiffDir(l.diffId));
   }
 
   async #runtime(name: string): Promise<ExternalRuntime> {
@@ -814,7 +824,7 @@ export class ContainerEngine {
     if (!view.running) throw new FailedPreconditionError(`Container ${view.record.id} is not running`, { hint: notRunningHint(view) });
     const { record } = view;
     if (options.command.length === 0) throw new InvalidArgumentError('No command given to exec');
-    const spec = JSON.parse(await readFile(join(this.dir(record.id), 'config.json'), 'utf8')) as RuntimeSpec;
+    const spec = await this.#readSpec(record.id);
     const base = spec.process;
     if (base === undefined) throw new FailedPreconditionError(`Container ${record.name} has no process in its config`);
     let user = base.user;
@@ -903,14 +913,40 @@ export class ContainerEngine {
     return removed;
   }
 
-  /** A live container's root as the host reaches it; cp needs a process of it. */
-  #liveRoot(view: ContainerView): string {
-    if (!sameProcess(view.record.pid, view.record.pidStart) || view.status === 'exited' || view.status === 'dead') {
-      throw new FailedPreconditionError(`Container ${view.record.name} has no running process to reach its files through`, {
-        hint: `Start it first ("berth start ${view.record.name}"); a created container works too`,
-      });
+  /**
+   * Runs `fn` with the container's root as the host reaches it: `/proc/<pid>/root` of its
+   * process while it is created or running, else of a berth-helper that holds its
+   * filesystem (the rootfs overlay with its volumes and bind mounts, as docker mounts a
+   * stopped container's for `docker cp`) in a mount namespace of its own until `fn` is done.
+   * `context` starts the messages of the errors: what was being done.
+   */
+  async #withRoot<T>(view: ContainerView, context: string, fn: (root: string) => Promise<T>): Promise<T> {
+    const live = liveRoot(view, context);
+    if (live !== undefined) return fn(live);
+    const { record } = view;
+    const dir = this.dir(record.id);
+    // The helper joins the container's cgroup, when it still has one: removing the
+    // container kills what is in it, and so ends a hold as it would end the container.
+    const cgroup = await this.#deps.cgroups.attach(record.id).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    const plan = buildHoldPlan({
+      spec: await this.#readSpec(record.id), rootfs: join(dir, 'rootfs'),
+      overlay: { lowers: await this.#lowers(record), upper: join(dir, 'upper'), work: join(dir, 'work') },
+      cgroup: cgroup?.joinTargets(),
+    });
+    const held = await holdRootfs(this.#programs(), plan, `${context}: cannot mount its filesystem`);
+    try {
+      // Looked at again now that the helper is in the cgroup: a removal that began meanwhile
+      // would pull the files from under the copy, and a container started meanwhile is
+      // copied through its own root, so that it sees what is written at once.
+      const now = this.#records.byId(record.id);
+      if (now === undefined) throw new FailedPreconditionError(`${context}: it is being removed`);
+      return await fn(liveRoot(this.view(now), context) ?? `/proc/${held.pid}/root`);
+    } finally {
+      await held.release();
     }
-    return `/proc/${view.record.pid}/root`;
   }
 
   async #readContainerFile(record: ContainerRecord, path: string): Promise<string | undefined> {
@@ -925,16 +961,20 @@ export class ContainerEngine {
     }
   }
 
-  /** docker cp out: `path` in the container to a host path, or a tar stream. */
+  /** docker cp out: `path` in the container (running or not) to a host path, or a tar stream. */
   async copyOut(input: string, path: string, dest: string | NodeJS.WritableStream, options: { followLink: boolean }): Promise<void> {
     const view = this.find(input);
-    await copyFromContainer(this.#liveRoot(view), path, dest, { followLink: options.followLink, container: view.record.name });
+    const { name } = view.record;
+    await this.#withRoot(view, `Cannot copy "${path}" from container "${name}"`, (root) =>
+      copyFromContainer(root, path, dest, { followLink: options.followLink, container: name }));
   }
 
-  /** docker cp in: a host path, or a tar stream, to `path` in the container. */
+  /** docker cp in: a host path, or a tar stream, to `path` in the container (running or not). */
   async copyIn(input: string, src: string | NodeJS.ReadableStream, path: string, options: { archive: boolean; followLink: boolean }): Promise<void> {
     const view = this.find(input);
-    await copyToContainer(this.#liveRoot(view), src, path, { ...options, container: view.record.name });
+    const { name } = view.record;
+    await this.#withRoot(view, `Cannot copy "${typeof src === 'string' ? src : '-'}" to "${name}:${path}"`, (root) =>
+      copyToContainer(root, src, path, { ...options, container: name }));
   }
 
   /** docker diff: what the container changed in its image's filesystem. */
@@ -943,7 +983,7 @@ export class ContainerEngine {
     const changes = await containerChanges(join(this.dir(view.record.id), 'upper'), lowers);
     // The mount points berth made in the upper layer (/proc, /dev, /etc/hosts, ...) are not
     // the container's doing: docker keeps them out of diff too (its init layer).
-    const spec = JSON.parse(await readFile(join(this.dir(view.record.id), 'config.json'), 'utf8')) as RuntimeSpec;
+    const spec = await this.#readSpec(view.record.id);
     const made = new Set((spec.mounts ?? []).map((m) => m.destination));
     const under = (p: string): boolean => [...made].some((m) => p === m || p.startsWith(`${m}/`));
     const kept = changes.filter((c) => !(c.kind === 'A' && under(c.path)));
@@ -962,6 +1002,21 @@ function notRunningHint(view: ContainerView): string {
   return view.status === 'created' || view.status === 'exited'
     ? `Start it with "berth start ${view.record.name}"`
     : `It is ${view.status}; "berth ps -a" shows its state`;
+}
+
+/**
+ * The root of a created or running container's process, `/proc/<pid>/root`; undefined when
+ * it has none (it has exited). Refuses a container that is being removed, or whose create
+ * never finished. `context` starts the message.
+ */
+function liveRoot(view: ContainerView, context: string): string | undefined {
+  const { record } = view;
+  if (view.status === 'removing') throw new FailedPreconditionError(`${context}: it is being removed`);
+  if (view.status === 'dead') {
+    throw new FailedPreconditionError(`${context}: it is dead (its creation did not finish)`, { hint: `Remove it with "berth rm -f ${record.name}"` });
+  }
+  if (view.status === 'exited' || !sameProcess(record.pid, record.pidStart)) return undefined;
+  return `/proc/${record.pid}/root`;
 }
 
 function signalProcess(record: ContainerRecord, signal: number): void {

@@ -180,6 +180,57 @@ export async function runCreateHelper(programs: NativePrograms, plan: Buffer): P
   return reply.pid;
 }
 
+/**
+ * A container's filesystem held by berth-helper (proto.h PLAN_HOLD) while the container
+ * does not run: `/proc/<pid>/root` is its root, with its volumes and bind mounts, until
+ * {@link release}. The mounts exist only in the helper's mount namespace.
+ */
+export interface HeldRootfs {
+  /** The helper's pid. */
+  readonly pid: number;
+  /**
+   * Closes the helper's stdin, on which it waits, and resolves once it has exited: its
+   * namespace and mounts are then gone. Kills it if it has not exited after a few seconds.
+   */
+  release(): Promise<void>;
+}
+
+/** How long {@link HeldRootfs.release} waits for the helper before it kills it. */
+const releaseTimeoutMs = 5000;
+
+/**
+ * Runs berth-helper in hold mode with `plan` (plan.ts buildHoldPlan); resolves once the
+ * rootfs is mounted. `what` starts the message of a failure. The helper's stdin is a pipe only berth holds: when berth closes it,
+ * or dies, the helper exits (and the kernel sends it SIGKILL when berth dies, too).
+ */
+export async function holdRootfs(programs: NativePrograms, plan: Buffer, what = "failed to mount the container's filesystem"): Promise<HeldRootfs> {
+  const run = await startNative(programs.helper, [], plan, { stdio: ['pipe', 'ignore', 'ignore'], detached: false });
+  const stdin = run.child.stdin;
+  stdin?.on('error', () => undefined);
+  const release = async (): Promise<void> => {
+    stdin?.end();
+    const timer = setTimeout(() => run.child.kill('SIGKILL'), releaseTimeoutMs);
+    try {
+      await run.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  let reply: HelperReply | undefined;
+  try {
+    reply = await run.reply;
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  if (reply?.type !== 'created') {
+    await release();
+    if (reply === undefined) throw new HelperError(`${what}: berth-helper exited (${await run.exited}) without a reply`);
+    throw replyError(reply.stage, reply.errno, reply.message, what);
+  }
+  return { pid: reply.pid, release };
+}
+
 /** How an exec'd process's stdio is connected. */
 export interface ExecStdio {
   /** Give it this process's stdin (-i); otherwise /dev/null. */

@@ -85,7 +85,7 @@ export interface PlanInput {
   /** Absolute host directory the rootfs is mounted on (the bundle's root.path, resolved). */
   readonly rootfs: string;
   /** The image layers and the container's own upper and work dirs, when the rootfs is an overlay. */
-  readonly overlay?: { readonly lowers: readonly string[]; readonly upper: string; readonly work: string } | undefined;
+  readonly overlay?: OverlayDirs | undefined;
   /** The fifo `start` opens (runtime.md: create does not run the user's program). */
   readonly execFifo?: string | undefined;
   /** The container's cgroup. */
@@ -97,6 +97,13 @@ export interface PlanInput {
   readonly consoleSocket?: string | undefined;
 }
 
+/** The overlay of a container's rootfs: the image layers and its own upper and work dirs. */
+export interface OverlayDirs {
+  readonly lowers: readonly string[];
+  readonly upper: string;
+  readonly work: string;
+}
+
 const S_IFIFO = 0o010000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -104,6 +111,20 @@ const S_IFBLK = 0o060000;
 function addCgroup(plan: PlanWriter, cgroup: CgroupJoin): void {
   for (const path of cgroup.tasks) plan.strings('cgroupTasks', path);
   if (cgroup.cgroup2 !== undefined) plan.strings('cgroup2', cgroup.cgroup2);
+}
+
+/** The rootfs directory and, when it is an overlay, the overlay's options. */
+function addRootfs(plan: PlanWriter, rootfs: string, overlay: OverlayDirs | undefined): void {
+  plan.strings('rootfs', rootfs);
+  if (overlay === undefined) return;
+  const { lowers, upper, work } = overlay;
+  for (const p of [...lowers, upper, work]) {
+    if (/[,:]/.test(p)) throw new InvalidArgumentError(`An overlay directory contains "," or ":": ${p}`);
+  }
+  // The lowers, topmost first, as overlayfs(5) lists them. The options must fit a page.
+  const options = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
+  if (options.length >= 4096) throw new InvalidArgumentError(`The image has too many layers for one overlay mount (${lowers.length})`);
+  plan.strings('overlay', options);
 }
 
 /** The plan for one container's create. Throws InvalidArgumentError for what berth-helper cannot do. */
@@ -124,17 +145,7 @@ export function buildPlan(input: PlanInput): Buffer {
   if ((create & namespaceFlags.mount) === 0) throw new InvalidArgumentError('berth-helper needs a new mount namespace (linux.namespaces must include "mount")');
   plan.record('nsNew', u32(create));
 
-  plan.strings('rootfs', input.rootfs);
-  if (input.overlay !== undefined) {
-    const { lowers, upper, work } = input.overlay;
-    for (const p of [...lowers, upper, work]) {
-      if (/[,:]/.test(p)) throw new InvalidArgumentError(`An overlay directory contains "," or ":": ${p}`);
-    }
-    // The lowers, topmost first, as overlayfs(5) lists them. The options must fit a page.
-    const options = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
-    if (options.length >= 4096) throw new InvalidArgumentError(`The image has too many layers for one overlay mount (${lowers.length})`);
-    plan.strings('overlay', options);
-  }
+  addRootfs(plan, input.rootfs, input.overlay);
   if (linux.rootfsPropagation !== undefined) plan.record('propagation', u64(mountFlags([linux.rootfsPropagation], undefined).flags));
 
   let hasPts = false;
@@ -263,5 +274,56 @@ export function buildExecPlan(input: ExecPlanInput): Buffer {
   addProcess(plan, input.process, 'No command given to exec');
   if (input.detach !== true) plan.record('execWait');
   if (input.consoleSocket !== undefined) plan.strings('consoleSocket', input.consoleSocket);
+  return plan.finish();
+}
+
+/** What holding the filesystem of a container that is not running needs. */
+export interface HoldPlanInput {
+  /** The container's config.json: its bind mounts and root.readonly. */
+  readonly spec: RuntimeSpec;
+  /** The host directory the rootfs is mounted on, as for create. */
+  readonly rootfs: string;
+  readonly overlay?: OverlayDirs | undefined;
+  /** The container's cgroup, which the holder joins so that removing the container ends it. */
+  readonly cgroup?: CgroupJoin | undefined;
+}
+
+/** Propagation options, left out of a held mount: see {@link buildHoldPlan}. */
+const propagationOptions = new Set(['shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate', 'unbindable', 'runbindable']);
+
+/**
+ * The plan that holds a stopped container's filesystem for `berth cp` (proto.h PLAN_HOLD):
+ * in a new mount namespace and nothing else, the rootfs overlay and the config's bind
+ * mounts (volumes, -v, and /etc/hosts, /etc/hostname, /etc/resolv.conf), as docker mounts a
+ * stopped container's rootfs and volumes for `docker cp` (moby daemon/archive.go, whose
+ * openContainerFS mounts what setupMounts lists). proc, sysfs, /dev and tmpfs mounts are
+ * left out: they hold nothing of the container's and vanish when it stops; a tmpfs path is
+ * then the rootfs's directory under it. So are bind mounts below those, and devices and
+ * symlinks, which the helper would make in the writable layer where the running container
+ * has a tmpfs. Propagation options are dropped and the helper makes `/` a slave: nothing
+ * mounted here reaches the host.
+ */
+export function buildHoldPlan(input: HoldPlanInput): Buffer {
+  const plan = new PlanWriter();
+  if (input.cgroup !== undefined) addCgroup(plan, input.cgroup);
+  plan.record('nsNew', u32(namespaceFlags.mount));
+  addRootfs(plan, input.rootfs, input.overlay);
+  // Where the container has a file system of its own making (/dev, /proc, a tmpfs): a bind
+  // mount there (a device, a socket) would only add its mount point to the writable layer.
+  const skipped: string[] = [];
+  const under = (dest: string): boolean => skipped.some((d) => dest === d || dest.startsWith(d === '/' ? d : `${d}/`));
+  for (const m of input.spec.mounts ?? []) {
+    const options = m.options ?? [];
+    if (!m.destination.startsWith('/')) throw new InvalidArgumentError(`Mount destination "${m.destination}" is not absolute`);
+    if (m.type !== 'bind' && !options.includes('bind') && !options.includes('rbind')) {
+      skipped.push(m.destination);
+      continue;
+    }
+    if (under(m.destination)) continue;
+    const { flags, data } = mountFlags(options.filter((o) => !propagationOptions.has(o)), 'bind');
+    plan.record('mount', u64(flags), Buffer.from([m.source ?? '', m.destination, 'bind', data].join('\0')));
+  }
+  if (input.spec.root?.readonly === true) plan.record('rootReadonly');
+  plan.record('hold');
   return plan.finish();
 }

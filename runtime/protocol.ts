@@ -5,7 +5,7 @@
  */
 
 /** proto.h BERTH_PLAN_VERSION. */
-export const planVersion = 2;
+export const planVersion = 3;
 const planMagic = 'BPLN';
 /** proto.h BERTH_PLAN_MAX. */
 export const planMaxBytes = 4 << 20;
@@ -47,6 +47,8 @@ export const PlanTag = {
   execWait: 28,
   consoleSocket: 29,
   cgroup2: 30,
+  /** Hold the rootfs of a container that is not running, for `berth cp` (proto.h PLAN_HOLD). */
+  hold: 31,
 } as const;
 export type PlanTagName = keyof typeof PlanTag;
 

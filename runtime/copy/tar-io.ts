@@ -54,6 +54,10 @@ function addEntry(tar: Pack, entry: CopyEntry): Promise<void> {
       devminor: entry.devminor,
     };
     const sink = tar.entry(header, (err) => (err === undefined || err === null ? resolve() : reject(err)));
+    // When the archive fails (its reader went away: EPIPE), tar-stream destroys the entry
+    // with that error, which reaches the callback above; without a listener the 'error'
+    // event it also emits would crash the process.
+    sink.on('error', () => undefined);
     if (entry.data === undefined || entry.size === 0) {
       sink.end(undefined);
       return;

@@ -3,6 +3,8 @@
  * first process, which sets up its rootfs, pivots into it, takes its identity and waits on
  * the exec fifo (the OCI create/start split) before it execs. The helper reports
  * {"type":"created","pid":N} and exits; the monitor, a subreaper, inherits the container.
+ * With PLAN_HOLD it creates no container: it mounts the rootfs of one that is not running
+ * in a mount namespace of its own and holds it while berth copies files (hold.c).
  *
  * Order and checks follow the runtime spec (runtime.md "Lifecycle", config-linux.md) and
  * what runc and crun do: the helper runs from a sealed memfd copy of itself
@@ -10,6 +12,7 @@
  * only fds 0-2 at exec. */
 #define _GNU_SOURCE
 #include "exec.h"
+#include "hold.h"
 #include "mount.h"
 #include "plan.h"
 #include "proto.h"
@@ -87,6 +90,13 @@ static int join_cgroups(const struct plan *plan, int *cgroup2_fd, struct berth_e
   return 0;
 }
 
+/* Moves this process into the cgroup2 leaf through its cgroup.procs. */
+static int join_cgroup2(int cgroup2_fd, struct berth_error **err) {
+  cleanup_close int procs = openat(cgroup2_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+  if (procs < 0 || write_all(procs, "0", 1) < 0) return berth_fail(err, errno, "cgroup", "join the cgroup2 leaf");
+  return 0;
+}
+
 /* fork(2), but with the child born in the cgroup2 leaf when there is one. */
 static pid_t fork_container(int cgroup2_fd, struct berth_error **err) {
   if (cgroup2_fd >= 0) {
@@ -99,11 +109,7 @@ static pid_t fork_container(int cgroup2_fd, struct berth_error **err) {
       berth_fail(err, errno, "cgroup", "clone the container process into its cgroup");
       return -1;
     }
-    cleanup_close int procs = openat(cgroup2_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-    if (procs < 0 || write_all(procs, "0", 1) < 0) {
-      berth_fail(err, errno, "cgroup", "join the cgroup2 leaf");
-      return -1;
-    }
+    if (join_cgroup2(cgroup2_fd, err) < 0) return -1;
   }
   pid_t pid = fork();
   if (pid < 0) berth_fail(err, errno, "helper", "fork the container process");
@@ -492,6 +498,12 @@ int main(int argc, char **argv) {
   if (unshare_flags != 0 && unshare(unshare_flags) < 0) {
     berth_fail(&err, errno, "namespaces", "unshare 0x%x", unshare_flags);
     goto fail;
+  }
+  if (plan_find(&plan, PLAN_HOLD) != NULL) {
+    /* No process is cloned into the leaf: the helper joins it itself, so that removing the
+     * container (which kills what is left in its cgroup) ends the hold too. */
+    if ((cgroup2_fd >= 0 && join_cgroup2(cgroup2_fd, &err) < 0) || hold_rootfs(&plan, reply_fd, &err) < 0) goto fail;
+    return 0;
   }
   if (ns != NULL && (rec_u32(ns, 0) & CLONE_NEWNET) && loopback_up(&err) < 0) goto fail;
   bool exec_wait = plan_find(&plan, PLAN_EXEC_WAIT) != NULL;

@@ -7,12 +7,13 @@
  * PLAN_DEVICE, PLAN_SYMLINK, PLAN_MASK and PLAN_READONLY records is the order they run in.
  *
  * Replies are JSON lines: {"type":"created","pid":N} once the container process waits to
- * be started, {"type":"error","stage":S,"errno":E,"message":M} when a step failed. */
+ * be started (with PLAN_HOLD: once the rootfs is mounted, N being the helper itself),
+ * {"type":"error","stage":S,"errno":E,"message":M} when a step failed. */
 #ifndef BERTH_PROTO_H
 #define BERTH_PROTO_H
 
 #define BERTH_PLAN_MAGIC "BPLN"
-#define BERTH_PLAN_VERSION 2
+#define BERTH_PLAN_VERSION 3
 #define BERTH_PLAN_MAX (4u << 20)
 
 /* Environment variables holding inherited fd numbers. */
@@ -61,7 +62,15 @@ enum plan_tag {
    * (clone3 CLONE_INTO_CGROUP, read side of the threadgroup lock only); on kernels before
    * 5.7 the helper joins it through its cgroup.procs instead. */
   PLAN_CGROUP2 = 30,
-  PLAN_TAG_MAX = 31,
+  /* Empty: hold the rootfs instead of creating a container (`berth cp` of a container that
+   * is not running). The helper joins the cgroup itself, and in its new mount namespace
+   * (PLAN_NS_NEW, CLONE_NEWNS only) mounts PLAN_ROOTFS with PLAN_OVERLAY, the PLAN_MOUNT
+   * records (bind mounts only) and PLAN_ROOT_READONLY; it chroots into the rootfs, replies
+   * "created" with its own pid, so that /proc/PID/root is the container's root, and waits
+   * until its stdin reaches end of file (berth is done, or gone). It then exits, and the
+   * namespace and its mounts go with it: nothing is ever mounted on the host. */
+  PLAN_HOLD = 31,
+  PLAN_TAG_MAX = 32,
 };
 
 /* Exit codes of the helper itself: 0 when the container was created. */
