@@ -14,9 +14,9 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, access, copyFile, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { type FileHandle, access, copyFile, lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, dirname, join, posix, resolve } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir, removeDir, runText } from './exec.js';
 
@@ -192,7 +192,7 @@ async function resolveKernelPackage(cacheDir: string): Promise<{ name: string; v
     return `${f}:${st?.size}:${st?.mtimeMs}`;
   }));
   const stamp = createHash('sha256').update(stamps.join('\n')).digest('hex');
-  const remembered = join(cacheDir, 'kernel-package.json');
+  const remembered = join(cacheDir, 'apt-kernel-package.json');
   const known: unknown = JSON.parse(await readFile(remembered, 'utf8').catch(() => 'null'));
   if (isRecord(known) && known['stamp'] === stamp && typeof known['name'] === 'string' && typeof known['version'] === 'string') {
     return { name: known['name'], version: known['version'] };
@@ -277,19 +277,21 @@ async function touch(path: string): Promise<boolean> {
 }
 
 /**
- * Removes kernels and base archives unused for a week (each a new kernel or a change to
- * what goes into the initramfs leaves one behind, 100 MB or more), and temp entries of
- * runs that died a day ago.
+ * Removes what each new kernel or change to the initramfs's inputs leaves behind, 100 MB
+ * or more apiece: kernels unused for a week, base archives (rebuilt in about a second)
+ * unused for an hour, and temp entries of runs that died a day ago.
  */
 async function pruneCache(cacheDir: string): Promise<void> {
-  const day = 24 * 3600 * 1000;
+  const hour = 3600 * 1000;
+  const day = 24 * hour;
   for (const name of await readdir(cacheDir).catch(() => [])) {
     const path = join(cacheDir, name);
     // Use touches a kernel's .complete and a base archive, not its .json manifest.
     const used = name.includes('.tmp-') ? path : name.startsWith('kernel-') ? join(path, '.complete') : path.replace(/\.json$/, '');
     const mtime = (await stat(used).catch(() => undefined))?.mtimeMs ?? 0;
     const age = Date.now() - mtime;
-    const stale = name.includes('.tmp-') ? age > day : (name.startsWith('kernel-') || name.startsWith('initramfs-base-')) && age > 7 * day;
+    const stale = name.includes('.tmp-') ? age > day :
+      name.startsWith('kernel-') ? age > 7 * day : name.startsWith('initramfs-base-') && age > hour;
     if (stale) await rm(path, { recursive: true, force: true });
   }
 }
@@ -484,12 +486,17 @@ async function fingerprint(paths: readonly string[]): Promise<string> {
   return parts.join('\n');
 }
 
+interface BaseInitramfs {
+  readonly path: string;
+  readonly known: Map<string, EntryKind>;
+}
+
 /**
  * The part of the initramfs that does not change between runs, cached by what goes in:
  * /init, busybox with its applets, node with its libraries, the kernel's modules and
  * /etc basics. Returns the archive and the paths in it.
  */
-async function prepareBaseInitramfs(kernel: GuestKernel, cacheDir: string, modules: readonly string[]): Promise<{ path: string; known: Map<string, EntryKind> }> {
+async function prepareBaseInitramfs(kernel: GuestKernel, cacheDir: string, modules: readonly string[]): Promise<BaseInitramfs> {
   const busybox = await hostCommand('busybox');
   const executables = [process.execPath, busybox];
   const libraries = [...new Set((await Promise.all(executables.map(sharedLibraries))).flat())];
@@ -504,8 +511,8 @@ async function prepareBaseInitramfs(kernel: GuestKernel, cacheDir: string, modul
     .slice(0, 16);
   const path = join(cacheDir, `initramfs-base-${key}.cpio`);
   const manifest = `${path}.json`;
-  const cached = await readFile(manifest, 'utf8').catch(() => undefined);
-  if (cached !== undefined && (await touch(path))) return { path, known: new Map(Object.entries(JSON.parse(cached) as Record<string, EntryKind>)) };
+  const cached = parseManifest(await readFile(manifest, 'utf8').catch(() => ''));
+  if (cached !== undefined && (await touch(path))) return { path, known: cached };
 
   await mkdir(cacheDir, { recursive: true });
   const work = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -513,7 +520,8 @@ async function prepareBaseInitramfs(kernel: GuestKernel, cacheDir: string, modul
     const known = await writeArchive(work, 0, [], async (cpio) => {
       for (const dir of ['/proc', '/sys', '/dev', '/tmp', '/run', '/root', '/etc', '/berth']) await cpio.directory(dir, 0o755);
       await cpio.file('/init', 0o755, init);
-      await cpio.file('/etc/passwd', 0o644, Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n'));
+      const passwd = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n';
+      await cpio.file('/etc/passwd', 0o644, Buffer.from(passwd));
       await cpio.file('/etc/group', 0o644, Buffer.from('root:x:0:\ntty:x:5:\nnogroup:x:65534:\n'));
       await cpio.file('/etc/hosts', 0o644, Buffer.from('127.0.0.1 localhost berth-guest\n::1 localhost\n'));
       // The host's top directories, merged-/usr symlinks (/bin -> usr/bin) included.
@@ -523,7 +531,7 @@ async function prepareBaseInitramfs(kernel: GuestKernel, cacheDir: string, modul
       for (const file of [...executables, ...libraries]) await cpio.mirror(file);
       // Applets as symlinks next to busybox, where nothing else of that name is.
       const applets = (await runText(busybox, ['--list'])).split('\n').filter((a) => a !== '' && a !== 'busybox');
-      const realBusybox = posix.resolve(await realPath(busybox));
+      const realBusybox = await realpath(busybox);
       for (const applet of applets) await cpio.symlink(posix.join(posix.dirname(realBusybox), applet), 'busybox');
       const guestModules = order.map((m) => posix.join('/lib/modules', kernel.release, m));
       for (const [i, m] of order.entries()) await cpio.copy(join(kernel.modulesDir, m), guestModules[i] ?? '');
@@ -540,9 +548,18 @@ async function prepareBaseInitramfs(kernel: GuestKernel, cacheDir: string, modul
   }
 }
 
-async function realPath(path: string): Promise<string> {
-  const st = await lstat(path);
-  return st.isSymbolicLink() ? realPath(resolve(dirname(path), await readlink(path))) : path;
+/** The paths a base archive holds, from its .json manifest; undefined when it is not valid. */
+function parseManifest(text: string): Map<string, EntryKind> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(value)) return undefined;
+  const entries = Object.entries(value);
+  const kinds: readonly unknown[] = ['dir', 'file', 'symlink'];
+  return entries.every(([, kind]) => kinds.includes(kind)) ? new Map(entries as [string, EntryKind][]) : undefined;
 }
 
 /** Appends one archive to `path` (created when `offset` is 0) and returns the paths in it. */
