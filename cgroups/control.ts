@@ -68,10 +68,12 @@ function neededControllers(writes: readonly ControlWrite[]): Set<string> {
 
 /**
  * Writes `resources` to the container's cgroup: at create, before any process joins, and
- * on `update`. Returns warnings for limits this host cannot apply that docker also only
- * warns about (no swap accounting, no blkio weight); a limit whose controller the host
- * lacks altogether is an error.
- * @throws UnsupportedError, FailedPreconditionError naming the file and the limit.
+ * on `update`. Returns warnings, in docker's words and each once, for limits this host
+ * cannot apply that docker also only warns about (no swap accounting, no blkio weight or
+ * swappiness, no OOM-killer switch on cgroup v2); a limit whose controller the host lacks
+ * altogether is an error.
+ * @throws UnsupportedError, FailedPreconditionError naming the file and the limit;
+ *   InvalidArgumentError for a memory+swap limit cgroup v2 cannot express.
  */
 export function applyResources(map: ControllerMap, resources: LinuxResources, options: { readonly updating?: boolean } = {}): string[] {
   const warnings: string[] = [];
@@ -86,7 +88,12 @@ export function applyResources(map: ControllerMap, resources: LinuxResources, op
     }
     const leaf2 = map.v2(controller);
     if (leaf2 !== undefined) {
-      writeV2(leaf2.dir, v2All.filter((w) => (v1Name[w.controller] ?? w.controller) === controller), resources, warnings);
+      // cgroup v2 has no switch for the OOM killer: docker's sysinfo says OomKillDisable is
+      // unsupported there, and verifyPlatformContainerResources warns and drops it.
+      if (controller === 'memory' && resources.memory?.disableOOMKiller === true) {
+        warnings.push('Your kernel does not support OomKillDisable. OomKillDisable discarded.');
+      }
+      writeV2(leaf2.dir, v2All.filter((w) => (v1Name[w.controller] ?? w.controller) === controller), warnings);
       continue;
     }
     throw new UnsupportedError(`This host has no ${controller} cgroup controller for the limits asked for`, {
@@ -112,9 +119,9 @@ function writeV1(dir: string, writes: readonly ControlWrite[], warnings: string[
   for (const w of ordered) {
     const file = join(dir, w.file);
     if (!existsSync(file)) {
-      const warning = missingV1File(w);
+      const warning = missingFile(w);
       if (warning !== undefined) {
-        warnings.push(warning);
+        if (warning !== '' && !warnings.includes(warning)) warnings.push(warning);
         continue;
       }
       throw new UnsupportedError(`This host's cgroups have no ${w.file}: cannot apply the ${w.controller} limit "${w.value}"`, {
@@ -125,31 +132,41 @@ function writeV1(dir: string, writes: readonly ControlWrite[], warnings: string[
   }
 }
 
-/** The warning docker gives for a v1 file some kernels lack, or undefined when that is an error. */
-function missingV1File(w: ControlWrite): string | undefined {
-  if (w.file === 'memory.memsw.limit_in_bytes') {
-    return 'Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.';
+/**
+ * The warning docker gives for a control file some kernels lack (its texts from moby
+ * daemon/daemon_unix.go verifyPlatformContainerResources, where sysinfo found the file
+ * missing), "" to skip the write without a word, or undefined when the missing file is an
+ * error. Unlimited swap needs no swap accounting: docker warns only for a swap limit.
+ */
+function missingFile(w: ControlWrite): string | undefined {
+  switch (w.file) {
+    case 'memory.memsw.limit_in_bytes':
+    case 'memory.swap.max':
+      return w.value === '-1' || w.value === 'max'
+        ? ''
+        : 'Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.';
+    case 'blkio.weight':
+      return 'Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.';
+    case 'blkio.weight_device':
+      return 'Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.';
+    case 'io.weight':
+      return w.value.startsWith('default ')
+        ? 'Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.'
+        : 'Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.';
+    case 'memory.swappiness':
+      return 'Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.';
+    default:
+      return undefined;
   }
-  if (w.file === 'blkio.weight' || w.file === 'blkio.weight_device') {
-    return 'Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.';
-  }
-  if (w.file === 'memory.swappiness') return 'Your kernel does not support memory swappiness capabilities. Memory swappiness discarded.';
-  return undefined;
 }
 
-function writeV2(dir: string, writes: readonly ControlWrite[], resources: LinuxResources, warnings: string[]): void {
-  if (resources.memory?.disableOOMKiller === true && writes.some((w) => w.controller === 'memory')) {
-    warnings.push('cgroup v2 has no switch for the OOM killer: --oom-kill-disable is ignored');
-  }
+function writeV2(dir: string, writes: readonly ControlWrite[], warnings: string[]): void {
   for (const w of writes) {
     const file = join(dir, w.file);
     if (!existsSync(file)) {
-      if (w.file === 'memory.swap.max') {
-        warnings.push('Your kernel does not support swap limit capabilities. Memory limited without swap.');
-        continue;
-      }
-      if (w.file === 'io.weight') {
-        warnings.push('Your kernel does not support Block I/O weight. Weight discarded.');
+      const warning = missingFile(w);
+      if (warning !== undefined) {
+        if (warning !== '' && !warnings.includes(warning)) warnings.push(warning);
         continue;
       }
       throw new UnsupportedError(`This host's cgroup v2 has no ${w.file}: cannot apply the ${w.controller} limit "${w.value}"`, {
@@ -177,17 +194,29 @@ function writeLimit(file: string, w: ControlWrite, updating: boolean): void {
   }
 }
 
-/** Freezes every process of the container (v1 freezer.state, v2 cgroup.freeze), waiting until it is. */
-export async function freeze(map: ControllerMap): Promise<void> {
-  await setFrozen(map, true);
+/** How long {@link freeze} and {@link thaw} wait for the cgroup to get there: 10 s, as runc (fs2/freezer.go waitFrozen). */
+const freezeTimeoutMs = 10_000;
+
+/** Options of {@link freeze} and {@link thaw}. */
+export interface FreezeOptions {
+  /** How long to wait for every task to stop (or run again), in milliseconds; 10 s by default. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Freezes every process of the container (v1 freezer.state, v2 cgroup.freeze), waiting until it is.
+ * @throws FailedPreconditionError when the cgroup is not frozen in time; it is thawed again then.
+ */
+export async function freeze(map: ControllerMap, options: FreezeOptions = {}): Promise<void> {
+  await setFrozen(map, true, options.timeoutMs ?? freezeTimeoutMs);
 }
 
 /** Thaws the container. */
-export async function thaw(map: ControllerMap): Promise<void> {
-  await setFrozen(map, false);
+export async function thaw(map: ControllerMap, options: FreezeOptions = {}): Promise<void> {
+  await setFrozen(map, false, options.timeoutMs ?? freezeTimeoutMs);
 }
 
-async function setFrozen(map: ControllerMap, frozen: boolean): Promise<void> {
+async function setFrozen(map: ControllerMap, frozen: boolean, timeoutMs: number): Promise<void> {
   const leaf = map.freezer();
   if (leaf === undefined) {
     throw new UnsupportedError('This host has no cgroup freezer: containers cannot be paused', {
@@ -196,12 +225,22 @@ async function setFrozen(map: ControllerMap, frozen: boolean): Promise<void> {
   }
   const v1 = leaf.version === 1;
   const file = join(leaf.dir, v1 ? 'freezer.state' : 'cgroup.freeze');
-  writeControl(file, v1 ? (frozen ? 'FROZEN' : 'THAWED') : frozen ? '1' : '0');
+  const wanted = v1 ? (frozen ? 'FROZEN' : 'THAWED') : frozen ? '1' : '0';
+  writeControl(file, wanted);
   // Freezing takes effect once every task is stopped: v1 shows FREEZING meanwhile, v2's
   // cgroup.events says "frozen 1".
+  const deadline = Date.now() + timeoutMs;
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     const state = v1 ? readControl(file).trim() : /^frozen (\d)$/m.exec(readControl(join(leaf.dir, 'cgroup.events')))?.[1];
-    if (v1 ? state === (frozen ? 'FROZEN' : 'THAWED') : state === (frozen ? '1' : '0')) return;
+    if (state === wanted) return;
+    if (Date.now() >= deadline) {
+      // Like runc (fs/freezer.go): a cgroup left FREEZING stops some of its tasks for good.
+      if (frozen) writeControl(file, v1 ? 'THAWED' : '0');
+      const shown = v1 ? `"${state ?? ''}"` : `"frozen ${state ?? '?'}" in cgroup.events`;
+      throw new FailedPreconditionError(`Cannot ${frozen ? 'freeze' : 'thaw'} the cgroup "${leaf.dir}": it still shows ${shown} after ${timeoutMs} ms`, {
+        hint: frozen ? 'A process in an uninterruptible sleep (state D) cannot be frozen: try again once it has woken' : 'Check the cgroup, then try again',
+      });
+    }
     await sleep(delay);
     if (delay === 50 && v1 && frozen && state === 'FREEZING') {
       // v1 can get stuck in FREEZING (a task in an uninterruptible sleep): ask again.
@@ -241,15 +280,24 @@ export function oomFile(map: ControllerMap): string | undefined {
  * otherwise frozen first, so that no process forks between the listing and the signal,
  * then thawed (runc signalAllProcesses).
  */
-export async function signalAll(map: ControllerMap, signal: NodeJS.Signals | number): Promise<void> {
+export async function signalAll(map: ControllerMap, signal: NodeJS.Signals | number, options: FreezeOptions = {}): Promise<void> {
   const v2 = map.leaves.find((l) => l.version === 2);
   const sigkill = signal === 'SIGKILL' || signal === 9;
   if (sigkill && v2 !== undefined && map.freezer() === v2 && existsSync(join(v2.dir, 'cgroup.kill'))) {
     writeControl(join(v2.dir, 'cgroup.kill'), '1');
     return;
   }
-  const canFreeze = map.freezer() !== undefined;
-  if (canFreeze) await freeze(map);
+  let frozen = false;
+  if (map.freezer() !== undefined) {
+    try {
+      await freeze(map, options);
+      frozen = true;
+    } catch (err) {
+      // A cgroup that will not freeze (thawed again by freeze) still gets the signal, as
+      // runc's signalAllProcesses only warns then: a kill must not wait on the freezer.
+      if (!(err instanceof FailedPreconditionError)) throw err;
+    }
+  }
   try {
     for (const pid of pidsBelow(map.leaves.map((l) => l.dir))) {
       try {
@@ -259,7 +307,7 @@ export async function signalAll(map: ControllerMap, signal: NodeJS.Signals | num
       }
     }
   } finally {
-    if (canFreeze) await thaw(map);
+    if (frozen) await thaw(map, options);
   }
 }
 

@@ -11,7 +11,11 @@ import type { ControllerMap } from './control.js';
 export interface CgroupStats {
   /** CPU time used, nanoseconds (v1 cpuacct.usage, v2 cpu.stat usage_usec × 1000). */
   readonly cpuNanos: number;
-  /** Memory in use, bytes, without the inactive page cache (docker CLI's "usage - cache"). */
+  /**
+   * Memory in use, bytes, without the inactive page cache, as docker's CLI shows it (cli
+   * stats_helpers.go calculateMemUsageUnixNoCache: the usage less v1 total_inactive_file or
+   * else inactive_file, each only when below the usage).
+   */
   readonly memoryUsage: number;
   /** The memory limit, bytes; undefined when unlimited. */
   readonly memoryLimit: number | undefined;
@@ -44,6 +48,17 @@ function keyed(text: string): Map<string, number> {
   return out;
 }
 
+/**
+ * `usage` less the inactive file cache, by docker's rule: v1's total_inactive_file when
+ * there is one below the usage, else inactive_file (v2's name) when below it, else `usage`.
+ */
+function withoutInactive(usage: number, stat: ReadonlyMap<string, number>): number {
+  const total = stat.get('total_inactive_file');
+  if (total !== undefined && total < usage) return usage - total;
+  const inactive = stat.get('inactive_file') ?? 0;
+  return inactive < usage ? usage - inactive : usage;
+}
+
 /** Reads the container's usage now. */
 export function readStats(map: ControllerMap): CgroupStats {
   let cpuNanos = 0;
@@ -60,11 +75,11 @@ export function readStats(map: ControllerMap): CgroupStats {
   const memory2 = memory1 === undefined ? map.v2('memory') : undefined;
   if (memory1 !== undefined) {
     const stat = keyed(readControl(join(memory1.dir, 'memory.stat')));
-    memoryUsage = Math.max(0, (num(readControl(join(memory1.dir, 'memory.usage_in_bytes'))) ?? 0) - (stat.get('total_inactive_file') ?? 0));
+    memoryUsage = withoutInactive(num(readControl(join(memory1.dir, 'memory.usage_in_bytes'))) ?? 0, stat);
     memoryLimit = num(readControl(join(memory1.dir, 'memory.limit_in_bytes')));
   } else if (memory2 !== undefined) {
     const stat = keyed(readControl(join(memory2.dir, 'memory.stat')));
-    memoryUsage = Math.max(0, (num(readControl(join(memory2.dir, 'memory.current'))) ?? 0) - (stat.get('inactive_file') ?? 0));
+    memoryUsage = withoutInactive(num(readControl(join(memory2.dir, 'memory.current'))) ?? 0, stat);
     memoryLimit = num(readControl(join(memory2.dir, 'memory.max')));
   }
 
