@@ -78,16 +78,19 @@ export function checkResources(r: ResourceConfig, host: HostResources): string[]
   const fail = (message: string, hint?: string): never => {
     throw new InvalidArgumentError(message, hint === undefined ? {} : { hint });
   };
-  for (const [name, value] of [['--memory', r.Memory], ['--memory-reservation', r.MemoryReservation], ['--kernel-memory', r.KernelMemory],
-    ['--cpu-shares', r.CpuShares], ['--cpu-period', r.CpuPeriod], ['--cpus', r.NanoCpus], ['--blkio-weight', r.BlkioWeight]] as const) {
+  // docker refuses these in its own words below (a negative --memory is under 6MB, a
+  // negative --cpus outside the range); the rest it takes and lets the kernel refuse.
+  for (const [name, value] of [['--memory-reservation', r.MemoryReservation], ['--kernel-memory', r.KernelMemory], ['--blkio-weight', r.BlkioWeight]] as const) {
     if (value < 0) fail(`Invalid ${name} ${value}: it cannot be negative`);
   }
-  if (r.Memory > 0 && r.Memory < minimumMemory) fail('Minimum memory limit allowed is 6MB', 'Give --memory 6m or more');
+  if (r.CpuShares < 0) fail(`invalid CPU shares (${r.CpuShares}): value must be a positive integer`);
+  if (r.Memory !== 0 && r.Memory < minimumMemory) fail('Minimum memory limit allowed is 6MB', 'Give --memory 6m or more');
   if (r.MemorySwap > 0 && r.Memory === 0) fail('You should always set the Memory limit when using Memoryswap limit, see usage', 'Give --memory too');
   if (r.MemorySwap > 0 && r.MemorySwap < r.Memory) {
     fail('Minimum memoryswap limit should be larger than memory limit, see usage', 'Give --memory-swap at least --memory, or -1 for unlimited swap');
   }
   if (r.MemorySwap < -1) fail(`Invalid --memory-swap ${r.MemorySwap}: give a size, or -1 for unlimited`);
+  if (r.MemoryReservation > 0 && r.MemoryReservation < minimumMemory) fail('Minimum memory reservation allowed is 6MB', 'Give --memory-reservation 6m or more');
   if (r.Memory > 0 && r.MemoryReservation > 0 && r.MemoryReservation > r.Memory) {
     fail('Minimum memory limit can not be less than memory reservation limit, see usage', 'Give --memory-reservation at most --memory');
   }
@@ -97,7 +100,9 @@ export function checkResources(r: ResourceConfig, host: HostResources): string[]
   }
   if (r.NanoCpus > 0 && r.CpuPeriod > 0) fail('Conflicting options: Nano CPUs and CPU Period cannot both be set', 'Give --cpus, or --cpu-period with --cpu-quota');
   if (r.NanoCpus > 0 && r.CpuQuota > 0) fail('Conflicting options: Nano CPUs and CPU Quota cannot both be set', 'Give --cpus, or --cpu-period with --cpu-quota');
-  if (r.NanoCpus > 0 && (r.NanoCpus < 1e7 || r.NanoCpus > host.cpus * 1e9)) {
+  // docker leaves the lower bound to the kernel (below 0.01 the quota is under its 1 ms
+  // minimum), with the same message.
+  if (r.NanoCpus !== 0 && (r.NanoCpus < 1e7 || r.NanoCpus > host.cpus * 1e9)) {
     fail(`Range of CPUs is from 0.01 to ${host.cpus}.00, as there are only ${host.cpus} CPUs available`);
   }
   if (r.CpuPeriod !== 0 && (r.CpuPeriod < 1000 || r.CpuPeriod > 1_000_000)) fail('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
@@ -112,11 +117,15 @@ export function checkResources(r: ResourceConfig, host: HostResources): string[]
   return warnings;
 }
 
-/** A cpuset list must parse and name only what the host offers (docker: "Requested CPUs are not available"). */
+/**
+ * A cpuset list must parse and name only what the host offers, as docker's sysinfo
+ * isCpusetListAvailable checks (moby pkg/sysinfo/sysinfo_linux.go): no value above 8192 or
+ * the host's largest, whichever is more (CVE-2018-20699).
+ */
 function checkCpuset(flag: string, value: string, available: string, what: string): void {
   if (value === '') return;
-  const wanted = parseCpuList(value, flag);
   const offered = new Set(parseCpuList(available, 'the host cpuset'));
+  const wanted = parseCpuList(value, flag === '--cpuset-cpus' ? 'cpuset cpus' : 'cpuset mems', { maximum: Math.max(defaultMaxCpus, ...offered) });
   const missing = wanted.filter((n) => !offered.has(n));
   if (missing.length > 0) {
     throw new InvalidArgumentError(`Requested ${what} are not available - requested ${value}, available: ${available}`, {
@@ -125,23 +134,40 @@ function checkCpuset(flag: string, value: string, available: string, what: strin
   }
 }
 
-/** `0-3,7` → [0, 1, 2, 3, 7]. */
-export function parseCpuList(list: string, flag: string): number[] {
-  const out: number[] = [];
+/** The largest CPU number docker accepts in a cpuset on a host that has fewer. */
+const defaultMaxCpus = 8192;
+
+/**
+ * `0-3,7` → [0, 1, 2, 3, 7], ascending, each once; duplicates and overlaps are allowed, as
+ * in docker's parseUintList. `what` names the list in the error: docker's "Invalid value
+ * 0-a for cpuset cpus: invalid format: 0-a".
+ */
+export function parseCpuList(list: string, what: string, options: { readonly maximum?: number } = {}): number[] {
+  const out = new Set<number>();
+  const fail = (reason: string): never => {
+    throw new InvalidArgumentError(`Invalid value ${list} for ${what}: ${reason}`, { hint: 'Give a list such as 0-3,7' });
+  };
   for (const part of list.trim().split(',')) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (m === null) throw new InvalidArgumentError(`Invalid value ${list} for ${flag}`, { hint: 'Give a list such as 0-3,7' });
-    const from = Number(m[1]);
-    const to = m[2] === undefined ? from : Number(m[2]);
-    if (to < from || to - from > 65_536) throw new InvalidArgumentError(`Invalid value ${list} for ${flag}: ${part} is not a range`);
-    for (let n = from; n <= to; n++) out.push(n);
+    if (m === null) fail(`invalid format: ${list}`);
+    const from = Number(m?.[1]);
+    const to = m?.[2] === undefined ? from : Number(m[2]);
+    if (to < from) fail(`invalid format: ${list}`);
+    // Without a maximum (the host's own lists), a range still cannot be larger than Linux allows CPUs.
+    const maximum = options.maximum ?? from + 65_536;
+    if (to > maximum) fail(`value of out range, maximum is ${maximum}`);
+    for (let n = from; n <= to; n++) out.add(n);
   }
-  return out;
+  return [...out].sort((a, b) => a - b);
 }
 
-/** `c 1:3 rwm`, `b *:* m`, `a` (docker's --device-cgroup-rule). */
+/**
+ * `c 1:3 rwm`, `b *:* m`, `a *:* rwm`: docker's --device-cgroup-rule, exactly as its CLI
+ * matches it (cli/command/container/opts.go deviceCgroupRuleRegexp: no spaces around, and
+ * access letters may repeat).
+ */
 export function parseDeviceCgroupRule(rule: string): LinuxDeviceCgroup {
-  const m = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/.exec(rule.trim());
+  const m = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/.exec(rule);
   if (m === null) {
     throw new InvalidArgumentError(`invalid device cgroup format '${rule}'`, { hint: 'Give TYPE MAJOR:MINOR ACCESS, such as "c 1:3 rwm" or "b *:* m"' });
   }
@@ -168,7 +194,8 @@ export function hostDevice(path: string, flag: string): HostDevice {
   try {
     st = statSync(path);
   } catch (err) {
-    throw new NotFoundError(`Invalid ${flag}: error gathering device information while adding device "${path}": no such file or directory`, { cause: err });
+    // moby oci/devices_linux.go DevicesFromPath's words.
+    throw new NotFoundError(`Invalid ${flag}: error gathering device information while adding custom device "${path}": no such file or directory`, { cause: err });
   }
   const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
   if (type === undefined) throw new InvalidArgumentError(`Invalid ${flag}: "${path}" is not a device node`);
@@ -202,7 +229,8 @@ export function ociResources(r: ResourceConfig, lookup: (path: string, flag: str
   if (r.CpuShares > 0) cpu['shares'] = Math.min(Math.max(r.CpuShares, 2), 262_144);
   if (r.NanoCpus > 0) {
     cpu['period'] = defaultCpuPeriod;
-    cpu['quota'] = Math.round((r.NanoCpus * defaultCpuPeriod) / 1e9);
+    // moby daemon_unix.go getCPUResources: NanoCPUs * period / 1e9 in integers, truncated.
+    cpu['quota'] = Math.trunc((r.NanoCpus * defaultCpuPeriod) / 1e9);
   }
   if (r.CpuPeriod > 0) cpu['period'] = r.CpuPeriod;
   if (r.CpuQuota !== 0) cpu['quota'] = r.CpuQuota;
@@ -237,7 +265,8 @@ export function ociResources(r: ResourceConfig, lookup: (path: string, flag: str
       ...(rules.length > 0 ? { devices: rules } : {}),
       ...(Object.keys(memory).length > 0 ? { memory } : {}),
       ...(Object.keys(cpu).length > 0 ? { cpu } : {}),
-      ...(pidsLimit !== null && pidsLimit !== 0 ? { pids: { limit: pidsLimit > 0 ? pidsLimit : -1 } } : {}),
+      // docker (daemon_unix.go getPidsLimit) sends 0 and below as -1, which lifts a limit on update.
+      ...(pidsLimit !== null ? { pids: { limit: pidsLimit > 0 ? pidsLimit : -1 } } : {}),
       ...(Object.keys(blockIO).length > 0 ? { blockIO } : {}),
     },
     devices,
