@@ -351,6 +351,10 @@ int main(int argc, char **argv) {
    * (a caller's pipe would not see its end while the container runs), nor reaches the
    * helper or the container: the plan and reply fds are passed on as duplicates. */
   close_all_but(plan_fd, reply_fd);
+  /* The two kept are passed on as duplicates: these numbers must not reach the helper, or
+   * the container would hold berth's plan pipe open until it execs. */
+  fcntl(plan_fd, F_SETFD, FD_CLOEXEC);
+  if (reply_fd >= 0) fcntl(reply_fd, F_SETFD, FD_CLOEXEC);
   if (chdir(opts.dir) < 0) die(opts.dir);
   setsid();
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die("PR_SET_CHILD_SUBREAPER");

@@ -272,8 +272,11 @@ describe.skipIf(skip !== undefined)('container lifecycle', () => {
       });
       expect(await ended).toBe(true);
       expect((await h.berthOk(['inspect', '-f', '{{.State.Running}}', 'life-fds'])).stdout).toBe('true\n');
+      // Nor does the created container hold berth's own pipes: create returns at once.
+      const created = await h.berth(['create', '--name', 'life-fds-created', h.image, 'true'], { timeoutMs: 5000 });
+      expect([created.code, created.timedOut]).toEqual([0, false]);
     } finally {
-      await h.removeQuietly('life-fds');
+      await h.removeQuietly('life-fds', 'life-fds-created');
     }
   });
 
