@@ -27,6 +27,7 @@ import {
 } from '../common/errors.js';
 import type { LinuxResources } from '../oci/index.js';
 import { applyResources, ControllerMap, freeze, isFrozen, oomFile, oomKills, pidsBelow, signalAll, thaw, type LeafDir } from './control.js';
+import { v1DevicesLeaf } from './devices.js';
 import { cgroupError, readControl, writeControl } from './files.js';
 import { readStats, type CgroupStats } from './stats.js';
 import { readHostLayout, type CgroupMount, type HostLayout } from './hierarchy.js';
@@ -127,6 +128,11 @@ export interface CgroupJoin {
   readonly tasks: readonly string[];
   /** The cgroup2 leaf directory, when berth uses the unified hierarchy. */
   readonly cgroup2?: string | undefined;
+  /**
+   * One of the v1 leaves has the devices controller, which enforces the container's device
+   * rules once applyDeviceRules (devices.ts) has written them.
+   */
+  readonly v1Devices?: boolean | undefined;
 }
 
 /** A hierarchy as the manager uses it. */
@@ -346,7 +352,7 @@ class LeafCgroup implements ContainerCgroup {
       if (key === unifiedHierarchy) cgroup2 = dir;
       else tasks.push(join(dir, 'tasks'));
     }
-    return { tasks, cgroup2 };
+    return { tasks, cgroup2, v1Devices: v1DevicesLeaf(this.paths) !== undefined };
   }
 
   async pids(): Promise<number[]> {

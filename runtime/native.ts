@@ -72,6 +72,13 @@ function replyError(stage: string, errno: number, message: string, what: string)
   // exits 127 or 126 as for berth's own runtime.
   const exec = /exec: "[^"]*": (executable file not found in \$PATH|no such file or directory|permission denied)/.exec(message);
   if (stage === 'runtime' && exec !== null) return new ContainerCommandError(exec[0], exec[1] !== 'permission denied');
+  if (stage === 'devices') {
+    // plan.ts addDeviceFilter: only where nothing else enforces the rules.
+    return new HelperError(`${what}: ${message}`, {
+      stage, errno,
+      hint: 'On cgroup v2 the container\'s device rules are a BPF program (BPF_PROG_TYPE_CGROUP_DEVICE), and berth does not run a container without them: it needs a kernel with CONFIG_CGROUP_BPF, and CAP_SYS_ADMIN (or CAP_BPF) that no seccomp filter or lockdown takes away',
+    });
+  }
   return new HelperError(`${what}: ${message}`, { stage, errno });
 }
 

@@ -5,10 +5,10 @@
  * on a v1 host; the helper only runs the steps in order.
  */
 import { InvalidArgumentError } from '../common/errors.js';
-import type { CgroupJoin } from '../cgroups/index.js';
-import type { RuntimeSpec } from '../oci/index.js';
+import { deviceProgramRules, type CgroupJoin } from '../cgroups/index.js';
+import type { LinuxDeviceCgroup, RuntimeSpec } from '../oci/index.js';
 import { defaultDevices } from './defaults.js';
-import { PlanWriter, i32, u32, u64 } from './protocol.js';
+import { BpfAccess, BpfDevice, DeviceFilterFlag, PlanWriter, i32, u32, u64 } from './protocol.js';
 
 /** mount(2) flags (linux/mount.h). */
 const MS = {
@@ -127,12 +127,32 @@ function addRootfs(plan: PlanWriter, rootfs: string, overlay: OverlayDirs | unde
   plan.strings('overlay', options);
 }
 
+/**
+ * The device program of a container in a cgroup2 leaf. cgroup v2 has no devices
+ * controller: wherever berth puts a container in a cgroup2 leaf, its device rules are a
+ * BPF program on that leaf, as runc and crun make them, attached before the container's
+ * first process is cloned into it. On a hybrid host the v1 devices controller enforces the
+ * same rules as well; there, and only there, a host that cannot load or attach the program
+ * runs the container without it. Anywhere else the container must not run unchecked, and
+ * its create fails.
+ */
+function addDeviceFilter(plan: PlanWriter, cgroup: CgroupJoin, rules: readonly LinuxDeviceCgroup[]): void {
+  if (cgroup.cgroup2 === undefined) return;
+  plan.record('deviceFilter', u32(cgroup.v1Devices === true ? DeviceFilterFlag.optional : 0));
+  for (const r of deviceProgramRules(rules)) {
+    const type = r.type === 'b' ? BpfDevice.block : r.type === 'c' ? BpfDevice.char : 0;
+    const access = (r.access.includes('m') ? BpfAccess.mknod : 0) | (r.access.includes('r') ? BpfAccess.read : 0) | (r.access.includes('w') ? BpfAccess.write : 0);
+    plan.record('deviceRule', u32(r.allow ? 1 : 0), u32(type), i32(r.major), i32(r.minor), u32(access));
+  }
+}
+
 /** The plan for one container's create. Throws InvalidArgumentError for what berth-helper cannot do. */
 export function buildPlan(input: PlanInput): Buffer {
   const { spec } = input;
   const plan = new PlanWriter();
   const linux = spec.linux ?? {};
   addCgroup(plan, input.cgroup);
+  addDeviceFilter(plan, input.cgroup, linux.resources?.devices ?? []);
 
   let create = 0;
   for (const ns of linux.namespaces ?? []) {

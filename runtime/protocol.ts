@@ -5,7 +5,7 @@
  */
 
 /** proto.h BERTH_PLAN_VERSION. */
-export const planVersion = 3;
+export const planVersion = 4;
 const planMagic = 'BPLN';
 /** proto.h BERTH_PLAN_MAX. */
 export const planMaxBytes = 4 << 20;
@@ -49,8 +49,17 @@ export const PlanTag = {
   cgroup2: 30,
   /** Hold the rootfs of a container that is not running, for `berth cp` (proto.h PLAN_HOLD). */
   hold: 31,
+  deviceFilter: 32,
+  deviceRule: 33,
 } as const;
 export type PlanTagName = keyof typeof PlanTag;
+
+/** proto.h BERTH_DEVICE_FILTER_* flags of the deviceFilter record. */
+export const DeviceFilterFlag = { optional: 1 } as const;
+
+/** linux/bpf.h BPF_DEVCG_DEV_* and BPF_DEVCG_ACC_*, as the deviceRule record carries them. */
+export const BpfDevice = { block: 1, char: 2 } as const;
+export const BpfAccess = { mknod: 1, read: 2, write: 4 } as const;
 
 /** proto.h BERTH_HELPER_FAILED: the helper's exit status when a step failed. */
 export const helperFailedStatus = 125;

@@ -13,7 +13,7 @@ echo "== typecheck"
 npx tsc --noEmit -p tsconfig.json
 echo "== lint"
 node scripts/lint-layers.mjs
-clang-format --dry-run --Werror common/sys/native/*.c runtime/native/*.c runtime/native/*.h bin/launcher.c
+clang-format --dry-run --Werror common/sys/native/*.c runtime/native/*.c runtime/native/*.h bin/launcher.c test/fixtures/bpf-devices/*.c
 echo "== unit tests"
 npx vitest run --project unit
 echo "== integration tests"

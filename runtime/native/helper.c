@@ -11,6 +11,7 @@
  * (CVE-2019-5736), is not dumpable while it holds host resources, and the container gets
  * only fds 0-2 at exec. */
 #define _GNU_SOURCE
+#include "bpf.h"
 #include "exec.h"
 #include "hold.h"
 #include "mount.h"
@@ -72,15 +73,60 @@ static int reexec_sealed(char **argv, struct berth_error **err) {
   return berth_fail(err, errno, "helper", "fexecve the sealed helper");
 }
 
+/* PLAN_DEVICE_FILTER: builds, loads and attaches the device program of the PLAN_DEVICE_RULE
+ * records to the cgroup2 leaf. With BERTH_DEVICE_FILTER_OPTIONAL a host that cannot run
+ * device programs goes without; a program it refuses is an error all the same. */
+static int attach_device_filter(const struct plan *plan, int cgroup2_fd, const char *dir, struct berth_error **err) {
+  const struct plan_record *filter = plan_find(plan, PLAN_DEVICE_FILTER);
+  if (filter == NULL) return 0;
+  if (cgroup2_fd < 0)
+    return berth_fail(err, EINVAL, "devices", "a device program without a cgroup2 leaf to attach it to");
+  bool optional = (rec_u32(filter, 0) & BERTH_DEVICE_FILTER_OPTIONAL) != 0;
+  size_t n = 0;
+  for (size_t i = 0; i < plan->nrecords; i++)
+    n += plan->records[i].tag == PLAN_DEVICE_RULE;
+  cleanup_free struct device_rule *rules = calloc(n + 1, sizeof(*rules));
+  if (rules == NULL) return berth_fail(err, ENOMEM, "devices", "allocate %zu device rules", n);
+  n = 0;
+  for (size_t i = 0; i < plan->nrecords; i++) {
+    const struct plan_record *r = &plan->records[i];
+    if (r->tag != PLAN_DEVICE_RULE) continue;
+    if (r->len != 20) return berth_fail(err, EINVAL, "devices", "a device rule of %u bytes, not 20", r->len);
+    rules[n++] = (struct device_rule){.allow = rec_u32(r, 0) != 0,
+                                      .type = rec_u32(r, 4),
+                                      .major = (int32_t)rec_u32(r, 8),
+                                      .minor = (int32_t)rec_u32(r, 12),
+                                      .access = rec_u32(r, 16)};
+  }
+  cleanup_free struct bpf_insn *insns = NULL;
+  size_t count = 0;
+  if (device_program_build(rules, n, &insns, &count, err) < 0) return -1;
+  bool unavailable = false;
+  cleanup_close int prog = device_program_load(insns, count, &unavailable, err);
+  if (prog < 0 || device_program_attach(cgroup2_fd, prog, &unavailable, err) < 0) {
+    if (optional && unavailable) {
+      free(*err);
+      *err = NULL;
+      return 0;
+    }
+    return berth_error_prefix(err, "enforce the device rules on the cgroup `%s` (cgroup v2 does it with a BPF program)",
+                              dir);
+  }
+  return 0;
+}
+
 /* Joins the v1 hierarchies (PLAN_CGROUP_TASKS) now, and opens the cgroup2 leaf
- * (PLAN_CGROUP2) for fork_container to clone the container process into. */
+ * (PLAN_CGROUP2) for fork_container to clone the container process into, with the device
+ * program attached first. */
 static int join_cgroups(const struct plan *plan, int *cgroup2_fd, struct berth_error **err) {
   const struct plan_record *v2 = plan_find(plan, PLAN_CGROUP2);
-  if (v2 != NULL) {
-    cleanup_free char *dir = rec_str(v2, 0);
-    *cgroup2_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  cleanup_free char *dir = v2 != NULL ? rec_str(v2, 0) : NULL;
+  if (dir != NULL) {
+    /* Not O_PATH: bpf(2) takes no O_PATH fd for its target. */
+    *cgroup2_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (*cgroup2_fd < 0) return berth_fail(err, errno, "cgroup", "open the cgroup `%s`", dir);
   }
+  if (attach_device_filter(plan, *cgroup2_fd, dir != NULL ? dir : "", err) < 0) return -1;
   for (size_t i = 0; i < plan->nrecords; i++) {
     if (plan->records[i].tag != PLAN_CGROUP_TASKS) continue;
     cleanup_free char *path = rec_str(&plan->records[i], 0);

@@ -13,7 +13,7 @@
 #define BERTH_PROTO_H
 
 #define BERTH_PLAN_MAGIC "BPLN"
-#define BERTH_PLAN_VERSION 3
+#define BERTH_PLAN_VERSION 4
 #define BERTH_PLAN_MAX (4u << 20)
 
 /* Environment variables holding inherited fd numbers. */
@@ -70,8 +70,20 @@ enum plan_tag {
    * until its stdin reaches end of file (berth is done, or gone). It then exits, and the
    * namespace and its mounts go with it: nothing is ever mounted on the host. */
   PLAN_HOLD = 31,
-  PLAN_TAG_MAX = 32,
+  /* u32 flags (BERTH_DEVICE_FILTER_*): before the container process is cloned into the
+   * PLAN_CGROUP2 leaf, attach a BPF device program built from the PLAN_DEVICE_RULE records
+   * to it, replacing the one a previous run left there. */
+  PLAN_DEVICE_FILTER = 32,
+  /* One rule of the device program, in order (the last that matches a request decides,
+   * none: deny): u32 allow (0 or 1), u32 type (BPF_DEVCG_DEV_BLOCK or _CHAR, 0 for both),
+   * i32 major and i32 minor (-1 for any), u32 access (BPF_DEVCG_ACC_* bits). */
+  PLAN_DEVICE_RULE = 33,
+  PLAN_TAG_MAX = 34,
 };
+
+/* PLAN_DEVICE_FILTER flags. OPTIONAL: another mechanism (the v1 devices controller) enforces
+ * the same rules, so a host that cannot load or attach device programs runs without it. */
+#define BERTH_DEVICE_FILTER_OPTIONAL 1u
 
 /* Exit codes of the helper itself: 0 when the container was created. */
 #define BERTH_HELPER_FAILED 125

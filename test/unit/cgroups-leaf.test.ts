@@ -56,6 +56,7 @@ describe('CgroupManager on cgroup v1 and hybrid trees', () => {
     expect(cgroup.joinTargets()).toEqual({
       tasks: ['cpuset', 'cpu,cpuacct', 'memory'].map((h) => join(dir, h, 'berth/c0ffee/tasks')),
       cgroup2: join(dir, 'unified/berth/c0ffee'),
+      v1Devices: false,
     });
     for (const path of Object.values(cgroup.paths)) expect(existsSync(path)).toBe(true);
   });

@@ -65,7 +65,7 @@ describe('buildHoldPlan', () => {
   it('is a plan of the current version: a new mount namespace only, the overlay rootfs, bind mounts, then hold', () => {
     const { version, records } = decode(buildHoldPlan(holdInput()));
     expect(version).toBe(planVersion);
-    expect(version).toBe(3);
+    expect(version).toBe(4);
     expect(records.map((r) => r.tag)).toEqual(['nsNew', 'rootfs', 'overlay', 'mount', 'mount', 'mount', 'hold']);
     expect(records[0]?.payload.readUInt32LE(0)).toBe(namespaceFlags.mount);
     expect(records[1]?.payload.toString()).toBe(`${dir}/rootfs`);
