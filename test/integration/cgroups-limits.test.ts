@@ -172,7 +172,7 @@ describe.skipIf(skip !== undefined)('resource limits', () => {
       [['--cpus', '0.5', '--cpu-quota', '50000'], 'Conflicting options: Nano CPUs and CPU Quota cannot both be set'],
       [['--cpus', '64'], 'Range of CPUs is from 0.01 to'],
       [['--cpuset-cpus', '4096'], 'Requested CPUs are not available'],
-      [['-m', '12q'], 'invalid size'],
+      [['-m', '12q'], "invalid suffix: 'q'"],
       [['--device', '/dev/no-such-device'], 'no such file or directory'],
       [['--device-cgroup-rule', 'x 1:2 rwm'], "invalid device cgroup format 'x 1:2 rwm'"],
     ];
