@@ -11,6 +11,7 @@
 // - pure ASCII, so bin/berth reads it as latin1 without decoding UTF-8.
 // The layer-unpack worker (image/unpack-worker.ts) is its own ES module beside it.
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -55,6 +56,11 @@ if (wide >= 0) throw new Error(`dist/berth.cjs is not ASCII at byte ${wide}: bin
 // import() must have been bundled (esbuild turns those into lazy requires).
 const imports = text.toString('latin1').match(/\bimport\((?!\))/g);
 if (imports !== null) throw new Error(`dist/berth.cjs calls import() ${imports.length} time(s): import Node built-ins statically`);
+
+// The code cache, made now from a small command: V8 deserializes a cache whole, so one made
+// by whatever heavy command came first (a pull) slowed every later command's start by
+// about 9 ms; functions a command needs beyond it are compiled lazily as usual.
+execFileSync(process.execPath, ['bin/berth', '--version'], { stdio: 'ignore', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
 
 const addon = join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');
 mkdirSync('dist/native', { recursive: true });
