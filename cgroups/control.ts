@@ -116,20 +116,7 @@ function writeV1(dir: string, writes: readonly ControlWrite[], warnings: string[
       ordered = [swap, memory, ...writes.filter((w) => w !== memory && w !== swap)];
     }
   }
-  for (const w of ordered) {
-    const file = join(dir, w.file);
-    if (!existsSync(file)) {
-      const warning = missingFile(w);
-      if (warning !== undefined) {
-        if (warning !== '' && !warnings.includes(warning)) warnings.push(warning);
-        continue;
-      }
-      throw new UnsupportedError(`This host's cgroups have no ${w.file}: cannot apply the ${w.controller} limit "${w.value}"`, {
-        hint: 'Leave out that limit: the kernel was built or booted without it',
-      });
-    }
-    writeLimit(file, w, updating);
-  }
+  for (const w of ordered) writeLimit(dir, w, warnings, 1, updating);
 }
 
 /**
@@ -161,23 +148,25 @@ function missingFile(w: ControlWrite): string | undefined {
 }
 
 function writeV2(dir: string, writes: readonly ControlWrite[], warnings: string[]): void {
-  for (const w of writes) {
-    const file = join(dir, w.file);
-    if (!existsSync(file)) {
-      const warning = missingFile(w);
-      if (warning !== undefined) {
-        if (warning !== '' && !warnings.includes(warning)) warnings.push(warning);
-        continue;
-      }
-      throw new UnsupportedError(`This host's cgroup v2 has no ${w.file}: cannot apply the ${w.controller} limit "${w.value}"`, {
-        hint: 'Leave out that limit, or enable the controller on the host',
-      });
-    }
-    writeLimit(file, w, false);
-  }
+  for (const w of writes) writeLimit(dir, w, warnings, 2, false);
 }
 
-function writeLimit(file: string, w: ControlWrite, updating: boolean): void {
+/**
+ * Writes `w` in the leaf `dir`. A control file the host lacks is docker's warning (added to
+ * `warnings` once), silently nothing, or an error, as {@link missingFile} says.
+ */
+function writeLimit(dir: string, w: ControlWrite, warnings: string[], version: 1 | 2, updating: boolean): void {
+  const file = join(dir, w.file);
+  if (!existsSync(file)) {
+    const warning = missingFile(w);
+    if (warning === undefined) {
+      throw new UnsupportedError(`This host's ${version === 1 ? 'cgroups' : 'cgroup v2'} has no ${w.file}: cannot apply the ${w.controller} limit "${w.value}"`, {
+        hint: version === 1 ? 'Leave out that limit: the kernel was built or booted without it' : 'Leave out that limit, or enable the controller on the host',
+      });
+    }
+    if (warning !== '' && !warnings.includes(warning)) warnings.push(warning);
+    return;
+  }
   try {
     writeControl(file, w.value);
   } catch (err) {
