@@ -5,7 +5,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { log } from './harness.js';
 import { check, sleep, startDaemon, type Daemon } from './proc.js';
+import type { Teardown } from './teardown.js';
 
 /** A running registry. Lifecycle: started by {@link startRegistry}; `stop()` kills its pid. */
 export interface BenchRegistry {
@@ -79,4 +81,43 @@ export async function pushLayout(
 ): Promise<void> {
   const args = ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layoutDir}:${tag}`, `docker://${ref}`];
   await check({ file: 'skopeo', args, env: options.env }, { signal: options.signal });
+}
+
+/** The image to serve: `oci:layoutDir:tag`, pushed as `REGISTRY/path:latest`. */
+export interface ServedLayout {
+  readonly layoutDir: string;
+  readonly tag: string;
+  /** The repository path in the registry: `bench/big`, `library/busybox`. */
+  readonly path: string;
+}
+
+/** What the runners need of a served image. */
+export interface ServedImage {
+  /** `127.0.0.1:PORT` of the registry. */
+  readonly registryHost: string;
+  /** `127.0.0.1:PORT/PATH:latest`. */
+  readonly ref: string;
+  /** This process's environment plus a private `CONTAINERS_REGISTRIES_CONF` marking the registry insecure. */
+  readonly containersEnv: NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts a registry under `work/registry` (stopped by `teardown`), writes `work/registries.conf`
+ * and pushes the layout's image to it.
+ */
+export async function serveImage(
+  layout: ServedLayout,
+  work: string,
+  options: { readonly teardown: Teardown; readonly signal: AbortSignal },
+): Promise<ServedImage> {
+  const registry = await startRegistry(join(work, 'registry'));
+  options.teardown.add('stop docker-registry', () => registry.stop());
+  const registriesConf = join(work, 'registries.conf');
+  await writeRegistriesConf(registriesConf, registry.host);
+  const containersEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf };
+  const ref = `${registry.host}/${layout.path}:latest`;
+  log(`pushing the image to ${ref}`);
+  options.signal.throwIfAborted();
+  await pushLayout(layout.layoutDir, layout.tag, ref, { env: containersEnv, signal: options.signal });
+  return { registryHost: registry.host, ref, containersEnv };
 }

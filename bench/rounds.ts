@@ -1,5 +1,5 @@
 /**
- * The round-robin timing loop the container benchmarks share (bench:run, bench:limits): the
+ * The round-robin timing loop the benchmarks share (bench, bench:run, bench:limits): the
  * `BENCH_*` options, one slot per {@link Runner}, setup that keeps why a tool cannot run here,
  * warm-up then timed rounds with each round starting one tool later than the last, and the
  * slots' timings as the reports' {@link ToolResult}s.
@@ -34,18 +34,35 @@ export function intOption(env: NodeJS.ProcessEnv, name: string, fallback: number
   return n;
 }
 
-/** Reads the `BENCH_*` options; `BENCH_TOOLS` must name ids of `toolIds` (default: all, in that order). */
-export function parseRoundOptions<Id extends string>(env: NodeJS.ProcessEnv, toolIds: readonly Id[]): RoundOptions<Id> {
+/** The defaults of the options that take a number. */
+export interface RoundDefaults {
+  /** `BENCH_RUNS` (20). */
+  readonly runs?: number;
+  /** `BENCH_WARMUP` (3). */
+  readonly warmup?: number;
+  /** `BENCH_TIMEOUT`, in seconds (60). */
+  readonly timeoutSeconds?: number;
+}
+
+/**
+ * Reads the `BENCH_*` options; `BENCH_TOOLS` must name ids of `toolIds` (default: all, in that
+ * order). The numbers default to `defaults`' or else to the container benchmarks' values.
+ */
+export function parseRoundOptions<Id extends string>(
+  env: NodeJS.ProcessEnv,
+  toolIds: readonly Id[],
+  defaults: RoundDefaults = {},
+): RoundOptions<Id> {
   const tools = (env['BENCH_TOOLS'] ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
   for (const t of tools) {
     if (!(toolIds as readonly string[]).includes(t)) throw new Error(`BENCH_TOOLS names "${t}"; known: ${toolIds.join(', ')}`);
   }
   return {
-    runs: intOption(env, 'BENCH_RUNS', 20, 1),
-    warmup: intOption(env, 'BENCH_WARMUP', 3, 0),
+    runs: intOption(env, 'BENCH_RUNS', defaults.runs ?? 20, 1),
+    warmup: intOption(env, 'BENCH_WARMUP', defaults.warmup ?? 3, 0),
     tools: tools.length === 0 ? toolIds : toolIds.filter((t) => tools.includes(t)),
     workParent: env['BENCH_WORK'] ?? '/var/tmp',
-    timeoutMs: intOption(env, 'BENCH_TIMEOUT', 60, 1) * 1000,
+    timeoutMs: intOption(env, 'BENCH_TIMEOUT', defaults.timeoutSeconds ?? 60, 1) * 1000,
   };
 }
 
@@ -87,17 +104,36 @@ async function timeOnce(runner: Runner, signal: AbortSignal, timeoutMs: number):
   return total;
 }
 
-/** One iteration of one tool: untimed reset and sync, the timed commands, untimed verify. */
-async function iterate(slot: Slot, label: string, isTimed: boolean, signal: AbortSignal, timeoutMs: number): Promise<void> {
+/** How a benchmark's rounds differ from the container benchmarks' (the defaults). */
+export interface RoundStyle {
+  /** Formats a run's time on its progress line (default {@link formatMs}: `152.3 ms`). */
+  readonly formatTime?: (ms: number) => string;
+  /**
+   * Resets the runner again after verifying, so that only one tool's state exists at a time
+   * (the pull benchmark: its stores are large and `BENCH_WORK` may be a tmpfs). Default false.
+   */
+  readonly resetAfter?: boolean;
+}
+
+/** Where an iteration sits in the run; warm-up runs are not recorded. */
+interface Round {
+  readonly label: string;
+  readonly isTimed: boolean;
+}
+
+/** One iteration of one tool: untimed reset and sync, the timed commands, untimed verify (and reset). */
+async function iterate(slot: Slot, round: Round, signal: AbortSignal, options: { timeoutMs: number; style: RoundStyle }): Promise<void> {
+  const { label, isTimed } = round;
   try {
     await slot.runner.reset();
-    // Flush the last tool's writes so that their writeback is not billed to this one.
+    // Flush the last tool's writes and deletes so that their writeback is not billed to this one.
     await check({ file: 'sync', args: [] });
     signal.throwIfAborted();
-    const ms = await timeOnce(slot.runner, signal, timeoutMs);
+    const ms = await timeOnce(slot.runner, signal, options.timeoutMs);
     await slot.runner.verify();
+    if (options.style.resetAfter === true) await slot.runner.reset();
     if (isTimed) slot.times.push(ms);
-    log(`[${label}] ${slot.id}: ${formatMs(ms)}`);
+    log(`[${label}] ${slot.id}: ${(options.style.formatTime ?? formatMs)(ms)}`);
   } catch (err) {
     if (signal.aborted) throw err;
     slot.failure = `${label} failed: ${message(err)}`;
@@ -106,14 +142,19 @@ async function iterate(slot: Slot, label: string, isTimed: boolean, signal: Abor
 }
 
 /** Warm-up rounds, then timed rounds; each round starts one tool later than the last. */
-export async function runRounds(slots: readonly Slot[], options: RoundOptions<string>, signal: AbortSignal): Promise<void> {
+export async function runRounds(
+  slots: readonly Slot[],
+  options: RoundOptions<string>,
+  signal: AbortSignal,
+  style: RoundStyle = {},
+): Promise<void> {
   for (let r = 0; r < options.warmup + options.runs; r++) {
     const isTimed = r >= options.warmup;
     const label = isTimed ? `run ${r - options.warmup + 1}/${options.runs}` : `warm-up ${r + 1}/${options.warmup}`;
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[(r + i) % slots.length];
       if (slot === undefined || slot.failure !== undefined) continue;
-      await iterate(slot, label, isTimed, signal, options.timeoutMs);
+      await iterate(slot, { label, isTimed }, signal, { timeoutMs: options.timeoutMs, style });
     }
   }
 }

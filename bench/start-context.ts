@@ -11,7 +11,7 @@ import { buildBusybox, busyboxTag, makeBundle } from './busybox.js';
 import { log } from './harness.js';
 import { cgroupMounts } from './host.js';
 import { output } from './proc.js';
-import { pushLayout, startRegistry, writeRegistriesConf } from './registry.js';
+import { serveImage } from './registry.js';
 import { Engines, type StartContext } from './start-runners.js';
 import { removeTree, type Teardown } from './teardown.js';
 
@@ -57,21 +57,6 @@ export function hostWatch(): { before: () => Promise<void>; after: () => Promise
   };
 }
 
-/** Starts the registry, pushes the image; the parts of the context that depend on it. */
-async function serveImage(layoutDir: string, work: string, teardown: Teardown, signal: AbortSignal):
-  Promise<{ registryHost: string; ref: string; containersEnv: NodeJS.ProcessEnv }> {
-  const registry = await startRegistry(join(work, 'registry'));
-  teardown.add('stop docker-registry', () => registry.stop());
-  const registriesConf = join(work, 'registries.conf');
-  await writeRegistriesConf(registriesConf, registry.host);
-  const containersEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf };
-  const ref = `${registry.host}/library/busybox:latest`;
-  log(`pushing the image to ${ref}`);
-  signal.throwIfAborted();
-  await pushLayout(layoutDir, busyboxTag, ref, { env: containersEnv, signal });
-  return { registryHost: registry.host, ref, containersEnv };
-}
-
 /** The context, its engines (made on demand, torn down by `teardown`) and the report's image line. */
 export interface PreparedStart {
   readonly ctx: StartContext;
@@ -93,7 +78,7 @@ export async function prepareStart(name: string, workParent: string, signal: Abo
   const image = await buildBusybox(join(work, 'image'));
   const bundle = join(work, 'bundle');
   await makeBundle(image, bundle);
-  const served = await serveImage(image.layoutDir, work, teardown, signal);
+  const served = await serveImage({ layoutDir: image.layoutDir, tag: busyboxTag, path: 'library/busybox' }, work, { teardown, signal });
   const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
   const ctx: StartContext = { ...served, work, image, repoRoot, bundle, tag: `berth-bench-${process.pid}` };
   const engines = new Engines(ctx);
