@@ -46,10 +46,11 @@ rec limits B run --rm --network none -m 64m --memory-swap 64m --cpus 0.5 --pids-
   'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.swap.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max; cat /proc/self/cgroup'
 
 # 2. The leaf as the host sees it.
-rec leaf-run B run -d --network none --name leaf -m 64m --memory-swap 64m --cpus 0.5 --pids-limit 20 --cpu-shares 512 "$IMG" sleep 600
+rec leaf-run B run -d --network none --name leaf -m 64m --memory-swap 64m --cpus 0.5 --pids-limit 20 --cpu-shares 512 \
+  --cpuset-cpus 1 "$IMG" sleep 600
 L=$G/$(B inspect -f '{{.Id}}' leaf)
 echo "#@leaf $L"
-rec leaf-files cat $L/memory.max $L/memory.swap.max $L/cpu.max $L/pids.max $L/cpu.weight
+rec leaf-files cat $L/memory.max $L/memory.swap.max $L/cpu.max $L/pids.max $L/cpu.weight $L/cpuset.cpus
 leaf_procs() { echo "pid=$(B inspect -f '{{.State.Pid}}' leaf)"; echo "procs=$(cat $L/cgroup.procs)"; }
 rec leaf-procs leaf_procs
 rec subtree cat $G/cgroup.subtree_control
@@ -59,7 +60,14 @@ rec leaf-gone leaf_state $L
 # 3. OOM: a string that doubles until 16 MiB without swap cannot hold it.
 rec oom B run --name oom --network none -m 16m --memory-swap 16m "$IMG" sh -c 'x=a; while :; do x="$x$x"; done'
 rec oom-state B inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' oom
+O=$G/$(B inspect -f '{{.Id}}' oom)
+# berth keeps an exited container's leaf until rm (a start uses it again): the count is there.
+rec oom-events grep oom_kill $O/memory.events
+# cp from an exited container: the holder of its filesystem joins its leaf for a while.
+rec oom-cp B cp oom:/etc/group /tmp/oom-group
+rec oom-cp-file cat /tmp/oom-group
 rec oom-rm B rm oom
+rec oom-gone leaf_state $O
 
 # 4-6. Freezing, update and stats of one container with three processes.
 rec pz-run B run -d --network none --name pz -m 64m "$IMG" sh -c 'sleep 600 & sleep 600 & exec sleep 600'
@@ -75,10 +83,16 @@ rec update B update -m 128m pz
 rec updated-files cat $P/memory.max $P/memory.swap.max
 rec stats B stats --no-stream --format json pz
 rec stats-files cat $P/pids.current $P/memory.max
+# An exec joins the leaf, the root of the container's cgroup namespace: one more process
+# (sh -c execs its one command).
+rec exec-cgroup B exec pz sh -c 'cat /proc/self/cgroup /sys/fs/cgroup/pids.current'
+rec restart B restart -t 0 pz
+until_ok 50 pids_at_least $P 3
+rec restarted-files cat $P/memory.max $P/pids.current
 rec pz-rm B rm -f pz
 rec pz-gone leaf_state $P
 
-# 7. Device rules: the BPF program allows mknod of any device but no access to /dev/sda.
+# 7. Device rules: the BPF program allows mknod of any device, but not opening block 8:0 (sda).
 rec devices B run --rm --network none "$IMG" sh -c 'mkdir -p /tmp && mknod /tmp/sda b 8 0 && echo mknod-ok
   head -c 1 /tmp/sda >/dev/null; echo "sda-read=$?"
   head -c 1 /dev/null; echo "null-read=$?"
@@ -163,9 +177,9 @@ describe.skipIf(skip !== undefined)('berth on a pure cgroup v2 host (a QEMU gues
     expect(lines('limits')).toEqual([String(64 * MiB), '0', '50000 100000', '20', '0::/']);
   });
 
-  it('makes the leaf /sys/fs/cgroup/berth/<id> with the limits, cpu.weight from --cpu-shares, and removes it with the container', () => {
+  it('makes the leaf /sys/fs/cgroup/berth/<id> with the limits, cpu.weight from --cpu-shares and cpuset.cpus, and removes it with the container', () => {
     expect(leaf).toMatch(/^\/sys\/fs\/cgroup\/berth\/[0-9a-f]{64}$/);
-    expect(lines('leaf-files')).toEqual([String(64 * MiB), '0', '50000 100000', '20', String(weightOf512Shares)]);
+    expect(lines('leaf-files')).toEqual([String(64 * MiB), '0', '50000 100000', '20', String(weightOf512Shares), '1']);
     const procs = lines('leaf-procs');
     const pid = procs[0]?.replace('pid=', '');
     expect(pid).toMatch(/^\d+$/);
@@ -175,10 +189,14 @@ describe.skipIf(skip !== undefined)('berth on a pure cgroup v2 host (a QEMU gues
     expect(lines('leaf-gone')).toEqual(['gone']);
   });
 
-  it('kills a container beyond --memory: 137 and State.OOMKilled from memory.events', () => {
+  it('kills a container beyond --memory: 137 and State.OOMKilled from memory.events; cp and rm of it then work', () => {
     expect(section('oom').status, section('oom').output).toBe(137);
     expect(lines('oom-state')).toEqual(['true 137']);
+    expect(lines('oom-events')).toEqual(['oom_kill 1']);
+    expect(section('oom-cp').status, section('oom-cp').output).toBe(0);
+    expect(lines('oom-cp-file')[0]).toBe('root:x:0:');
     expect(section('oom-rm').status).toBe(0);
+    expect(lines('oom-gone')).toEqual(['gone']);
   });
 
   it('freezes a paused container with cgroup.freeze and thaws it on unpause', () => {
@@ -194,9 +212,16 @@ describe.skipIf(skip !== undefined)('berth on a pure cgroup v2 host (a QEMU gues
     expect(lines('unpaused-ps').find((l) => l.startsWith('pz: '))).toMatch(/^pz: Up (?!.*Paused)/);
   });
 
-  it('changes memory.max of a running container on update -m', () => {
+  it('changes memory.max of a running container on update -m, and keeps it over a restart', () => {
     expect(section('update').status, section('update').output).toBe(0);
     expect(lines('updated-files')[0]).toBe(String(128 * MiB));
+    expect(section('restart').status, section('restart').output).toBe(0);
+    expect(lines('restarted-files')).toEqual([String(128 * MiB), '3']);
+  });
+
+  it('puts an exec into the container\'s leaf', () => {
+    // The guest mounts cgroup2 with nsdelegate, as systemd does on every unified host.
+    expect(lines('exec-cgroup')).toEqual(['0::/', '4']);
   });
 
   it('reports in stats the pids and memory limit the cgroup files hold', () => {
