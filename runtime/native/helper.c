@@ -165,6 +165,12 @@ static pid_t fork_container(int cgroup2_fd, struct berth_error **err) {
 /* Opens every namespace first and joins them after: once the mount namespace is joined,
  * the other paths (under the host's /proc) would resolve in the container's. The mount
  * namespace goes last for the same reason; setns(2) into it also sets root and cwd. */
+/* The container's cgroup namespace, for exec: joined by the process cloned into the
+ * container's cgroup, not by the helper. On a cgroup2 mounted with nsdelegate (as systemd
+ * mounts it), a process may move only between cgroups under its cgroup namespace's root:
+ * the helper, still in the host's cgroup, would be refused the clone into the leaf. */
+static int cgroupns_fd = -1;
+
 static int join_namespaces(const struct plan *plan, struct berth_error **err) {
   int fds[16];
   int types[16];
@@ -185,12 +191,17 @@ static int join_namespaces(const struct plan *plan, struct berth_error **err) {
     }
     n++;
   }
+  for (size_t i = 0; i < n && rc == 0; i++)
+    if (types[i] == CLONE_NEWCGROUP) {
+      cgroupns_fd = fds[i];
+      fds[i] = -1;
+    }
   for (int pass = 0; pass < 2 && rc == 0; pass++)
     for (size_t i = 0; i < n && rc == 0; i++)
-      if ((types[i] == CLONE_NEWNS) == (pass == 1) && setns(fds[i], types[i]) < 0)
+      if (fds[i] >= 0 && (types[i] == CLONE_NEWNS) == (pass == 1) && setns(fds[i], types[i]) < 0)
         rc = berth_fail(err, errno, "namespaces", "setns 0x%x", types[i]);
   for (size_t i = 0; i < n; i++)
-    close(fds[i]);
+    if (fds[i] >= 0) close(fds[i]);
   return rc;
 }
 
@@ -400,6 +411,14 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd, 
   if (ns != NULL && (rec_u32(ns, 0) & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) {
     berth_fail(&err, errno, "namespaces", "unshare the cgroup namespace");
     goto fail;
+  }
+  if (cgroupns_fd >= 0) {
+    if (setns(cgroupns_fd, CLONE_NEWCGROUP) < 0) {
+      berth_fail(&err, errno, "namespaces", "join the cgroup namespace");
+      goto fail;
+    }
+    close(cgroupns_fd);
+    cgroupns_fd = -1;
   }
   const struct plan_record *fiforec = plan_find(plan, PLAN_EXEC_FIFO);
   if (fiforec != NULL) {
