@@ -1,8 +1,9 @@
 /**
  * Running the built berth CLI inside a throwaway QEMU guest (test/helpers/qemu.ts), where
  * cgroup v2 alone is mounted at /sys/fs/cgroup. {@link berthGuestInput} lists what the
- * guest needs of this checkout, at the same absolute paths: the bundle, the native programs
- * and addons, the launcher's script. A store made on the host (setUpContainers) goes in
+ * guest needs of this checkout, under {@link guestCheckout}: the bundle, the native programs
+ * and addons, the launcher's script. Not at their own paths: a checkout under /tmp (a CI
+ * clone) would be hidden by the guest's tmpfs there. A store made on the host (setUpContainers) goes in
  * as a tar archive, {@link guestStoreArchive}, which {@link berthGuestPrelude} unpacks at the
  * store's own path: the guest's init mounts a tmpfs on /tmp, where the host's temp dirs are,
  * and the initramfs writer copies every hard link whole (an unpacked busybox layer is a
@@ -13,7 +14,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { repoRoot } from './berth.js';
 import { runText } from './exec.js';
 import type { GuestFile, GuestOptions } from './qemu.js';
@@ -21,8 +22,11 @@ import type { GuestFile, GuestOptions } from './qemu.js';
 /** Where the store's archive is put into the initramfs. */
 export const guestStoreArchive = '/stage/store.tar';
 
-/** The launcher berth's users run (bin/launcher.c); it execs `node` on bin/berth. */
-export const guestBerth = join(repoRoot, 'dist', 'native', 'berth');
+/** Where the checkout's files go in the guest. */
+export const guestCheckout = '/berth-checkout';
+
+/** The launcher berth's users run (bin/launcher.c); it execs `node` on bin/berth beside it. */
+export const guestBerth = join(guestCheckout, 'dist', 'native', 'berth');
 
 /** The native addon common/sys/fsx.ts loads, found by walking up from dist/. */
 const fsxAddon = join(repoRoot, 'common', 'sys', 'native', 'build', 'Release', 'berth_fsx.node');
@@ -31,9 +35,10 @@ const fsxAddon = join(repoRoot, 'common', 'sys', 'native', 'build', 'Release', '
 export type BerthGuestInput = Required<Pick<GuestOptions, 'files' | 'binaries'>>;
 
 /**
- * The files of this checkout that `dist/native/berth` needs, at their own paths, and the
- * store `root` archived (in `workDir`) to {@link guestStoreArchive}. The Node addons go as
- * `binaries`, with the shared libraries they link (berth_fsx.node needs libisal).
+ * The files of this checkout that `dist/native/berth` needs, under {@link guestCheckout},
+ * and the store `root` archived (in `workDir`) to {@link guestStoreArchive}. The Node
+ * addons also go as `binaries`, for the shared libraries they link (berth_fsx.node needs
+ * libisal).
  * dist/berth.cjs.cache is left out (bin/berth compiles the bundle without it), and so are
  * the source maps and tsc's output. Nothing may be using the store while it is archived.
  */
@@ -48,7 +53,7 @@ export async function berthGuestInput(root: string, workDir: string): Promise<Be
     if (!existsSync(path)) throw new Error(`"${path}" is missing: build berth first ("npm install && npm run build")`);
   }
   const binaries = needed.filter((path) => path.endsWith('.node'));
-  const files: GuestFile[] = needed.filter((path) => !path.endsWith('.node')).map((path) => ({ hostPath: path, guestPath: path }));
+  const files: GuestFile[] = needed.map((path) => ({ hostPath: path, guestPath: join(guestCheckout, relative(repoRoot, path)) }));
   const archive = join(workDir, 'guest-store.tar');
   await runText('tar', ['-C', dirname(root), '-cf', archive, basename(root)]);
   files.push({ hostPath: archive, guestPath: guestStoreArchive });
