@@ -185,6 +185,18 @@ describe.skipIf(skip !== undefined)('resource limits', () => {
     expect((await h.berth(['inspect', 'limits-refused'])).code).toBe(125);
   });
 
+  it.concurrent('--device-read-bps and --device-write-iops throttle a block device of the host', async ({ expect }) => {
+    // The first whole disk in /proc/partitions ("major minor blocks name"), e.g. vda.
+    const disk = (await readFile('/proc/partitions', 'utf8')).split('\n').slice(2).map((l) => l.trim().split(/\s+/)).find((f) => f[1] === '0');
+    expect(disk, 'this host has no block device').toBeDefined();
+    const [major, , , name] = disk ?? [];
+    const result = await h.berthOk(['run', '--rm', '--device-read-bps', `/dev/${name}:1mb`, '--device-write-iops', `/dev/${name}:100`, h.image, 'sh', '-c',
+      'cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device']);
+    expect(result.stdout).toBe(`${major}:0 1048576\n${major}:0 100\n`);
+    const refused = await h.berth(['run', '--rm', '--device-read-bps', '/dev/null:1mb', h.image, 'true']);
+    expect(refused.code).toBe(125);
+  });
+
   it.concurrent('--device gives the container the node and the right to use it; --device-cgroup-rule grants a rule', async ({ expect }) => {
     const result = await h.berthOk(['run', '--rm', '--device', '/dev/loop-control:/dev/lc:rw', '--device-cgroup-rule', 'c 1:11 r', h.image, 'sh', '-c',
       'ls -l /dev/lc; grep -E "^c (10:237|1:11) " /sys/fs/cgroup/devices/devices.list']);
