@@ -69,12 +69,18 @@ export async function attachToContainer(engine: ContainerEngine, view: Container
     const ctl = await open(engine.attachSocket(view, 'ctl')).catch(() => undefined);
     if (ctl !== undefined) {
       const resize = (): void => {
-        if (process.stdout.isTTY) ctl.write(`resize ${process.stdout.rows} ${process.stdout.columns}\n`);
+        if (!ctl.destroyed && process.stdout.isTTY) ctl.write(`resize ${process.stdout.rows} ${process.stdout.columns}\n`);
       };
       resize();
-      process.on('SIGWINCH', resize);
+      // `stty rows R cols C` is two changes, each a SIGWINCH, and two close together can
+      // reach Node as one, read between them: look again a moment later.
+      const onWinch = (): void => {
+        resize();
+        setTimeout(resize, 50).unref();
+      };
+      process.on('SIGWINCH', onWinch);
       cleanups.push(() => {
-        process.off('SIGWINCH', resize);
+        process.off('SIGWINCH', onWinch);
         ctl.destroy();
       });
     }
