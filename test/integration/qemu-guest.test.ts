@@ -159,7 +159,10 @@ describe.skipIf(skip !== undefined)('a throwaway QEMU guest', () => {
 
   it('kills a command that outlives its time limit, with what it printed so far', async () => {
     const result = await runInGuest({ command: 'echo started; sleep 120 & sleep 60', timeoutMs: 2_000 });
-    expect(result).toMatchObject({ timedOut: true, status: 137, output: 'started\n' });
+    expect(result).toMatchObject({ timedOut: true, status: 137 });
+    // Once in a CI run the last newline did not come through the serial port before the
+    // end marker (seen under load): the text is what matters here.
+    expect(result.output.trimEnd()).toBe('started');
     expect(result.commandMs).toBeGreaterThanOrEqual(2_000);
     expect(result.commandMs).toBeLessThan(10_000);
     console.info(timings('time limit', result));
