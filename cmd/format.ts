@@ -5,16 +5,27 @@
  */
 
 const sizeUnits = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+const binaryUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** `bytes` in the largest of `units` (each `base` times the last) that keeps it ≥ 1. */
+function scaled(bytes: number, base: number, units: readonly string[], digits: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= base && unit < units.length - 1) {
+    value /= base;
+    unit++;
+  }
+  return `${Number(value.toPrecision(digits))}${units[unit] ?? 'B'}`;
+}
 
 /** `4.26MB`, `812B`, like docker. */
 export function humanSize(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < sizeUnits.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${Number(value.toPrecision(3))}${sizeUnits[unit] ?? 'B'}`;
+  return scaled(bytes, 1000, sizeUnits, 3);
+}
+
+/** go-units BytesSize: `1.434MiB`, four significant digits, 1024-based, as docker stats shows memory. */
+export function binarySize(bytes: number): string {
+  return scaled(bytes, 1024, binaryUnits, 4);
 }
 
 /** `2 weeks`, `About an hour`, like go-units HumanDuration. */

@@ -7,7 +7,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { InvalidArgumentError } from '../../common/errors.js';
 import type { ContainerEngine, ContainerStats, ContainerView } from '../../runtime/index.js';
 import type { CommandContext } from '../context.js';
-import { humanSize, table } from '../format.js';
+import { binarySize, humanSize, table } from '../format.js';
 import { resourceChanges, updatableResourceOptions, type ResourceFlags } from '../resource-flags.js';
 import { withContext } from '../run.js';
 import { each } from './lifecycle.js';
@@ -72,19 +72,6 @@ export interface StatsRow {
   readonly Name: string;
   readonly NetIO: string;
   readonly PIDs: string;
-}
-
-const binaryUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-
-/** go-units BytesSize: `1.434MiB`, four significant digits, 1024-based, as docker stats shows memory. */
-export function binarySize(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < binaryUnits.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Number(value.toPrecision(4))}${binaryUnits[unit] ?? 'B'}`;
 }
 
 /**
