@@ -159,11 +159,11 @@ function checkRule(rule: LinuxDeviceCgroup): void {
 
 /** A rule's fields as the v1 controller keeps them: type `a`, `b` or `c`; -1 for any number. */
 function normalize(rule: LinuxDeviceCgroup): { type: string; major: number; minor: number; access: string } {
-  const any = rule.type === undefined || rule.type === 'a';
+  const everyType = rule.type === undefined || rule.type === 'a';
   return {
-    type: any ? 'a' : rule.type,
-    major: any || rule.major === undefined || rule.major < 0 ? -1 : rule.major,
-    minor: any || rule.minor === undefined || rule.minor < 0 ? -1 : rule.minor,
+    type: everyType ? 'a' : rule.type,
+    major: everyType || rule.major === undefined || rule.major < 0 ? -1 : rule.major,
+    minor: everyType || rule.minor === undefined || rule.minor < 0 ? -1 : rule.minor,
     access: rule.access === undefined || rule.access === '' ? 'rwm' : rule.access,
   };
 }

@@ -24,6 +24,14 @@ export function checkPrerequisites(options: { root?: boolean; commands?: readonl
       missing.push(`the "${command}" command`);
     }
   }
+  return skipReason(missing);
+}
+
+/**
+ * The reason to skip for prerequisites found `missing` (none: undefined); throws instead
+ * when {@link integrationRequired}.
+ */
+export function skipReason(missing: readonly string[]): string | undefined {
   if (missing.length === 0) return undefined;
   const reason = `needs ${missing.join(', ')}`;
   if (integrationRequired()) throw new Error(`Integration prerequisite missing under CI: ${reason} (run "scripts/setup.sh")`);

@@ -11,18 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berthGuestInput, berthGuestPrelude, parseSections, type Section } from '../helpers/berth-guest.js';
 import { setUpContainers, type ContainerHarness } from '../helpers/containers.js';
 import { type GuestResult, guestPrerequisites, runInGuest } from '../helpers/qemu.js';
-import { checkPrerequisites, integrationRequired } from '../helpers/require.js';
-
-async function guestSkipReason(): Promise<string | undefined> {
-  const missing = await guestPrerequisites();
-  if (missing.length === 0) return undefined;
-  const reason = `needs ${missing.join(', ')}`;
-  if (integrationRequired()) throw new Error(`Integration prerequisite missing under CI: ${reason} (run "scripts/setup.sh")`);
-  return reason;
-}
+import { checkPrerequisites, skipReason } from '../helpers/require.js';
 
 const skip = checkPrerequisites({ root: true, commands: ['qemu-system-x86_64', 'busybox', 'ldd', 'docker-registry', 'skopeo', 'cc'] }) ??
-  (await guestSkipReason());
+  skipReason(await guestPrerequisites());
 
 const MiB = 1024 * 1024;
 /** runc's ConvertCPUSharesToCgroupV2Value(512) (opencontainers/cgroups utils.go). */

@@ -7,17 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type GuestResult, guestPrerequisites, runInGuest } from '../helpers/qemu.js';
-import { checkPrerequisites, integrationRequired } from '../helpers/require.js';
+import { checkPrerequisites, skipReason } from '../helpers/require.js';
 
-async function guestSkipReason(): Promise<string | undefined> {
-  const missing = await guestPrerequisites();
-  if (missing.length === 0) return undefined;
-  const reason = `needs ${missing.join(', ')}`;
-  if (integrationRequired()) throw new Error(`Integration prerequisite missing under CI: ${reason} (run "scripts/setup.sh")`);
-  return reason;
-}
-
-const skip = checkPrerequisites({ commands: ['qemu-system-x86_64', 'busybox', 'ldd'] }) ?? (await guestSkipReason());
+const skip = checkPrerequisites({ commands: ['qemu-system-x86_64', 'busybox', 'ldd'] }) ?? skipReason(await guestPrerequisites());
 
 /** Runs in the guest's node (CommonJS, `node -e`) and prints one JSON report. */
 const cgroupProgram = String.raw`
