@@ -55,8 +55,7 @@ export async function copyFromContainer(
 ): Promise<void> {
   const src = parseCopyPath(srcPath, '/');
   const context = `Cannot copy "${srcPath}" from ${containerLabel(options.container)}`;
-  const tree = await openContainerRoot(root, context);
-  try {
+  await inContainerRoot(root, context, async (tree) => {
     const found = await lookupSource(tree, src, srcPath, options);
     try {
       const entries = readTree(found.dir, found.name, src.base);
@@ -65,6 +64,14 @@ export async function copyFromContainer(
     } finally {
       await found.close();
     }
+  });
+}
+
+/** Runs `fn` on the container's root opened as a rooted tree; its errors say `context`. */
+async function inContainerRoot(root: string, context: string, fn: (tree: RootedTree) => Promise<void>): Promise<void> {
+  const tree = await openContainerRoot(root, context);
+  try {
+    await fn(tree);
   } catch (err) {
     throw copyError(err, context);
   } finally {
@@ -84,8 +91,7 @@ export async function copyToContainer(
   const target = `${options.container ?? 'container'}:${destPath}`;
   const context = `Cannot copy "${typeof src === 'string' ? src : '-'}" to "${target}"`;
   const owner: OwnerPolicy = options.archive ? 'keep' : { uid: 0, gid: 0 };
-  const tree = await openContainerRoot(root, context);
-  try {
+  await inContainerRoot(root, context, async (tree) => {
     const found = await lookupDestination(tree, dst, options);
     try {
       const stats = found.stats;
@@ -109,11 +115,7 @@ export async function copyToContainer(
     } finally {
       await found.close();
     }
-  } catch (err) {
-    throw copyError(err, context);
-  } finally {
-    await tree.close();
-  }
+  });
 }
 
 /** A path as `docker cp` reads it. */
