@@ -16,6 +16,8 @@ import {
 import { NotFoundError } from '../common/errors.js';
 import { SchemaValidator, type ImageConfig } from '../oci/index.js';
 import { ContainerEngine, ContainerRecords, hostCgroups, type PullPolicy } from '../runtime/index.js';
+import { dnsAddresses, ensureDnsDaemon, findNetProgram, NetworkManager, tableName } from '../network/index.js';
+import { createHash } from 'node:crypto';
 
 /**
  * The certificates of NODE_EXTRA_CA_CERTS, which berth's launcher keeps from Node's own
@@ -45,6 +47,7 @@ export class CommandContext {
   #db: MetadataDb | undefined;
   #config: BerthConfig | undefined;
   #validator: SchemaValidator | undefined;
+  #network: NetworkManager | undefined;
 
   constructor(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
     const root = options.root ?? env['BERTH_ROOT'] ?? defaultRoot;
@@ -68,6 +71,21 @@ export class CommandContext {
   async validator(): Promise<SchemaValidator> {
     this.#validator ??= await SchemaValidator.load();
     return this.#validator;
+  }
+
+  /** Networks of this store. */
+  async network(): Promise<NetworkManager> {
+    if (this.#network !== undefined) return this.#network;
+    const config = await this.config();
+    let program: string | undefined;
+    const berth = process.argv[1] ?? 'berth';
+    this.#network = new NetworkManager({
+      db: this.db(), layout: this.layout, config,
+      program: () => (program ??= findNetProgram()),
+      table: tableName(this.layout.root, defaultRoot, (s) => createHash('sha256').update(s).digest('hex')),
+      ensureDns: () => ensureDnsDaemon(this.layout, [process.execPath, berth, '--root', this.layout.root, 'system', 'dns-serve'], dnsAddresses(this.db())),
+    });
+    return this.#network;
   }
 
   /** The content store. */
@@ -147,6 +165,7 @@ export class CommandContext {
       layout: this.layout, db: this.db(), cgroups: hostCgroups(async () => (await this.config()).cgroupParent), resolveImage,
       readImageConfig: async (image) => JSON.parse((await store.readBlob(image.id)).toString('utf8')) as ImageConfig,
       berthCommand: [process.execPath, berth, '--root', this.layout.root],
+      network: () => this.network(),
     });
   }
 

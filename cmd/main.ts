@@ -23,6 +23,7 @@ import { registerLimits } from './commands/limits.js';
 import { registerLogs } from './commands/logs.js';
 import { registerPs } from './commands/ps.js';
 import { registerTag } from './commands/tag.js';
+import { registerNetwork, registerPort } from './commands/network.js';
 import { takeExitStatus } from './run.js';
 import { trace } from '../common/trace.js';
 
@@ -42,6 +43,8 @@ const registrars: readonly (readonly [names: readonly string[], register: (progr
   [['inspect'], (p) => registerInspect(p, false)],
   [['container'], (p) => registerContainer(p)],
   [['volume'], (p) => registerVolume(p)],
+  [['network'], (p) => registerNetwork(p)],
+  [['port'], (p) => registerPort(p)],
   [['oci'], (p) => registerOci(p)],
   [['system'], (p) => registerSystem(p)],
   [['top'], (p) => registerTop(p)],

@@ -7,6 +7,8 @@
  * {
  *   "insecure-registries": ["registry.lan:5000", "10.0.0.0/8"],
  *   "max-concurrent-downloads": 3,
+ *   "bridge": "berth0", "bip": "10.77.0.1/16", "mtu": 1500, "dns": ["192.0.2.53"],
+ *   "default-address-pools": [{ "base": "10.78.0.0/16", "size": 24 }],
  *   "limits": { "maxEntries": 1000000, "maxPaxHeaderBytes": 1048576,
  *               "maxUnpackedBytes": 68719476736, "maxPathBytes": 4096 }
  * }
@@ -26,6 +28,16 @@ export interface BerthConfig {
   readonly limits: Readonly<Record<string, number>>;
   /** The cgroup containers' leaves go under (`cgroup-parent`); berth's default, /berth, when unset. */
   readonly cgroupParent?: string | undefined;
+  /** The default network's bridge (`bridge`, as docker's daemon.json): berth0 when unset. */
+  readonly bridge?: string | undefined;
+  /** The default bridge's address and prefix (`bip`, as docker's): 10.77.0.1/16 when unset. */
+  readonly bip?: string | undefined;
+  /** Where networks made without --subnet get theirs (`default-address-pools`, as docker's). */
+  readonly defaultAddressPools?: readonly { readonly base: string; readonly size: number }[] | undefined;
+  /** Name servers for containers instead of the host's (`dns`, as docker's). */
+  readonly dns?: readonly string[] | undefined;
+  /** The MTU of bridges and container interfaces (`mtu`): 1500 when unset. */
+  readonly mtu?: number | undefined;
 }
 
 const limitNames = new Set(['maxEntries', 'maxPaxHeaderBytes', 'maxUnpackedBytes', 'maxPathBytes']);
@@ -71,6 +83,23 @@ export function parseConfig(text: string, path: string): BerthConfig {
     } else if (key === 'cgroup-parent') {
       if (typeof value !== 'string' || value === '' || /[\0\n]/.test(value)) throw bad('"cgroup-parent" must be a cgroup path such as "/berth"');
       (config as { cgroupParent?: string }).cgroupParent = value;
+    } else if (key === 'bridge') {
+      if (typeof value !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(value)) throw bad('"bridge" must be an interface name of at most 15 characters, such as "berth0"');
+      (config as { bridge?: string }).bridge = value;
+    } else if (key === 'bip') {
+      if (typeof value !== 'string' || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(value)) throw bad('"bip" must be an address with a prefix length, such as "10.77.0.1/16"');
+      (config as { bip?: string }).bip = value;
+    } else if (key === 'default-address-pools') {
+      const ok = Array.isArray(value) && value.every((p: unknown) => p !== null && typeof p === 'object' && typeof (p as { base?: unknown }).base === 'string'
+        && Number.isInteger((p as { size?: unknown }).size) && (p as { size: number }).size >= 8 && (p as { size: number }).size <= 30);
+      if (!ok) throw bad('"default-address-pools" must be a list of {"base": "10.78.0.0/16", "size": 24}');
+      (config as { defaultAddressPools?: unknown }).defaultAddressPools = (value as { base: string; size: number }[]).map((p) => ({ base: p.base, size: p.size }));
+    } else if (key === 'dns') {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(v))) throw bad('"dns" must be a list of IPv4 addresses');
+      (config as { dns?: string[] }).dns = value as string[];
+    } else if (key === 'mtu') {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 576 || value > 65535) throw bad('"mtu" must be an integer from 576 to 65535');
+      (config as { mtu?: number }).mtu = value;
     } else {
       throw bad(`unknown key "${key}"`);
     }

@@ -143,6 +143,11 @@ export class HelperError extends BerthError {
   }
 }
 
+/** The host refused a network change: a netlink request (berth-net) or nftables rules. */
+export class NetworkError extends BerthError {
+  readonly code = 'NETWORK';
+}
+
 /** The operation was interrupted (Ctrl-C, AbortSignal). */
 export class InterruptedError extends BerthError {
   readonly code = 'INTERRUPTED';

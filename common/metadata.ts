@@ -113,6 +113,48 @@ const migrations: readonly string[] = [
     anonymous INTEGER NOT NULL DEFAULT 0
   );
   `,
+  `
+  -- Networks (network/): each a Linux bridge with an IPv4 subnet. The default network
+  -- "bridge" is made on first use from the configuration ("bridge", "bip").
+  CREATE TABLE networks (
+    id       TEXT PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    driver   TEXT NOT NULL,
+    bridge   TEXT NOT NULL UNIQUE,     -- the Linux bridge's name
+    subnet   TEXT NOT NULL,            -- CIDR, e.g. 10.77.0.0/16
+    gateway  TEXT NOT NULL,            -- the bridge's address
+    internal INTEGER NOT NULL DEFAULT 0,
+    dns      INTEGER NOT NULL DEFAULT 1, -- containers resolve each other by name (user networks)
+    created  TEXT NOT NULL,
+    labels   TEXT NOT NULL DEFAULT '{}'
+  );
+  -- A container's place on a network, from create (or connect) to rm (or disconnect): its
+  -- address lease, MAC address and aliases. seq orders a container's networks (the first
+  -- gives the default route).
+  CREATE TABLE endpoints (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    network_id   TEXT NOT NULL REFERENCES networks(id),
+    container_id TEXT NOT NULL,
+    ip           TEXT NOT NULL,
+    mac          TEXT NOT NULL,
+    aliases      TEXT NOT NULL DEFAULT '[]',
+    static_ip    INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (network_id, container_id),
+    UNIQUE (network_id, ip)
+  );
+  CREATE INDEX endpoints_container ON endpoints (container_id);
+  -- Host ports published while a container's network is set up (start to stop), with
+  -- the host port chosen for "-p 80": the nftables rules are made from these rows.
+  CREATE TABLE published_ports (
+    container_id   TEXT NOT NULL,
+    protocol       TEXT NOT NULL,
+    host_ip        TEXT NOT NULL,
+    host_port      INTEGER NOT NULL,
+    container_port INTEGER NOT NULL,
+    PRIMARY KEY (protocol, host_ip, host_port)
+  );
+  CREATE INDEX published_ports_container ON published_ports (container_id);
+  `,
 ];
 
 /** An open metadata database. Close it when the command ends. */

@@ -15,7 +15,10 @@
  *                              upper/ and work/ (its overlay layer), <id>-json.log, hosts,
  *                              hostname, resolv.conf, and the monitor's exit.json, attach
  *                              and ctl sockets and exec.fifo
+ *   dns.pid                    "pid start-time" of the store's DNS responder (network/)
  * <runRoot>/                   /run/berth by default: runtime state (containers)
+ *   netns/<id>                 a container's network namespace, bind-mounted (netns/ is a
+ *                              shared mount point, as iproute2 makes /run/netns)
  * ```
  */
 import { join } from 'node:path';
@@ -94,6 +97,22 @@ export class StateLayout {
   volumeDir(name: string): string {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new RangeError(`Not a volume name: ${name}`);
     return join(this.root, 'volumes', name);
+  }
+
+  /** Where container `id`'s network namespace is bind-mounted while its network is set up. */
+  netnsPath(id: string): string {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new RangeError(`Not a container id: ${id}`);
+    return join(this.runRoot, 'netns', id);
+  }
+
+  /** The network namespaces' directory (a shared mount point, as iproute2 makes /run/netns). */
+  netnsDir(): string {
+    return join(this.runRoot, 'netns');
+  }
+
+  /** The DNS responder's pid file (one responder per store, for its user networks). */
+  dnsPidFile(): string {
+    return join(this.root, 'dns.pid');
   }
 
   /** Staging directory; same filesystem as blobs and layers so renames are atomic. */

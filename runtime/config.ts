@@ -3,6 +3,7 @@
  * container Config and HostConfig that berth supports, with docker's field names where
  * `inspect` shows them.
  */
+import type { NetworkConfig } from './networking.js';
 import type { ResourceConfig } from './resources.js';
 
 /** A mount as the user asked for it (-v, --mount, --tmpfs), resolved to absolute paths. */
@@ -45,7 +46,10 @@ export interface ContainerConfig {
   readonly init: boolean;
   readonly ulimits: readonly Ulimit[];
   readonly mounts: readonly MountRequest[];
+  /** none, host, container:NAME, or the name of the network it was created on. */
   readonly networkMode: string;
+  /** Ports, DNS, hosts, address requests; absent in containers made before berth had networks. */
+  readonly net?: NetworkConfig | undefined;
   readonly logMaxSize: number;
   readonly logMaxFiles: number;
   /** OCI runtime: "berth" (the native helper), or crun/runc/a path. */

@@ -4,7 +4,6 @@
  * live process (same pid and start time as recorded, so a reused pid is not mistaken for
  * it) that it runs.
  */
-import { readFileSync } from 'node:fs';
 import { AlreadyExistsError, InvalidContentError, NotFoundError, UsageError } from '../common/errors.js';
 import type { MetadataDb } from '../common/metadata.js';
 import type { ContainerConfig } from './config.js';
@@ -156,22 +155,4 @@ export class ContainerRecords {
   }
 }
 
-/** Field 22 (starttime) of /proc/<pid>/stat, or undefined when there is no such process. */
-export function processStartTime(pid: number): string | undefined {
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) is in parentheses and may contain spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const state = fields[0];
-    if (state === 'Z' || state === 'X') return undefined;
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when `pid` is alive and is the process recorded with `start`. */
-export function sameProcess(pid: number, start: string): boolean {
-  return start !== '' && processStartTime(pid) === start;
-}
+export { processStartTime, sameProcess } from '../common/process.js';

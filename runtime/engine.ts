@@ -11,7 +11,7 @@ import { constants as fsConstants, mkdirSync, readFileSync, writeFileSync } from
 import { lstat, mkdtemp, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnsupportedError } from '../common/errors.js';
 import type { MetadataDb } from '../common/metadata.js';
 import type { StateLayout } from '../common/paths.js';
 import { loadFsx } from '../common/sys/fsx.js';
@@ -20,7 +20,7 @@ import type { ImageRecord } from '../image/index.js';
 import type { ImageConfig, RuntimeSpec } from '../oci/index.js';
 import type { ContainerConfig, MountRequest, Ulimit } from './config.js';
 import { ContainerRecords, processStartTime, sameProcess, type ContainerRecord } from './containers.js';
-import { hostnameFile, hostResolvConf, hostsFile, resolvConfFrom } from './etc.js';
+import { hostnameFile, hostResolvConf } from './etc.js';
 import { findNativePrograms, holdRootfs, runExec, startMonitor, type MonitorOptions, type NativePrograms } from './native.js';
 import { isValidName, randomName } from './names.js';
 import { normalizeCgroupParent, type CgroupProvider } from './cgroups.js';
@@ -34,6 +34,8 @@ import { createArgs, findRuntime, mountOverlay, runtimeCommand, unmountIfMounted
 import { currentHardLimits, hostCapabilities, hostResources, monitorAlive, readImageFile } from './host.js';
 import { parseSignal } from './signals.js';
 import { checkResources, noResources, normalizeResources, ociResources, type ResourceConfig } from './resources.js';
+import type { Attachment, NetworkManager, PublishedPort } from '../network/index.js';
+import { containerHosts, containerResolvConf, networkConfig, parseNetworkMode, portsToPublish, type NetworkConfig, type NetworkRequest } from './networking.js';
 
 /** What the engine is built from. */
 export interface EngineDeps {
@@ -46,6 +48,8 @@ export interface EngineDeps {
   /** argv that runs berth itself with this store (for the monitor's exit command). */
   readonly berthCommand: readonly string[];
   readonly native?: NativePrograms | undefined;
+  /** Networks (network/); without it only --network none and host work. */
+  readonly network?: (() => Promise<NetworkManager>) | undefined;
 }
 
 export type PullPolicy = 'missing' | 'always' | 'never';
@@ -74,7 +78,10 @@ export interface CreateOptions {
   readonly labels?: Readonly<Record<string, string>> | undefined;
   readonly stopSignal?: string | undefined;
   readonly stopTimeout?: number | undefined;
+  /** --network: none, host, container:NAME or a network (default: the default network, "bridge"). */
   readonly network?: string | undefined;
+  /** The other network flags: -p, -P, --expose, --dns*, --add-host, --ip, --mac-address, --network-alias. */
+  readonly networking?: NetworkRequest | undefined;
   readonly logMaxSize?: number | undefined;
   readonly logMaxFiles?: number | undefined;
   readonly pull?: PullPolicy | undefined;
@@ -187,6 +194,11 @@ export class ContainerEngine {
     return this.#deps.layout.containerDir(id);
   }
 
+  /** Where the container's network namespace is mounted while it runs on a network. */
+  netnsPath(id: string): string {
+    return this.#deps.layout.netnsPath(id);
+  }
+
   /** The json-file log of a container. */
   logPath(id: string): string {
     return join(this.dir(id), `${id}-json.log`);
@@ -253,9 +265,36 @@ export class ContainerEngine {
     }
     const id = randomBytes(32).toString('hex');
     const hostname = options.hostname ?? id.slice(0, 12);
-    const networkMode = options.network ?? 'none';
-    if (networkMode !== 'none' && networkMode !== 'host') {
-      throw new InvalidArgumentError(`Network "${networkMode}" is not supported yet`, { hint: 'Use --network none or --network host' });
+    const mode = parseNetworkMode(options.network ?? 'bridge');
+    const networkMode = mode.kind === 'network' ? mode.name : mode.kind === 'container' ? `container:${mode.target}` : mode.kind;
+    // The network and the peer container are looked up, and the flags checked, before anything is made.
+    let manager: NetworkManager | undefined;
+    let net: NetworkConfig | undefined;
+    let peer: ContainerView | undefined;
+    const request = options.networking ?? {};
+    if (mode.kind === 'network') {
+      manager = await this.#networks();
+      const network = manager.find(mode.name);
+      net = networkConfig(request, exec.ExposedPorts, manager.defaultNetwork().gateway);
+      if (network.name === 'bridge' && (request.aliases ?? []).length > 0) {
+        throw new InvalidArgumentError('network-scoped aliases are only supported for user-defined networks', { hint: 'Create a network with "berth network create" and use --network' });
+      }
+    } else {
+      const flags = [['--ip', request.ip], ['--mac-address', request.mac], ['--network-alias', request.aliases?.[0]]] as const;
+      for (const [flag, value] of flags) {
+        if (value !== undefined && value !== '') throw new InvalidArgumentError(`${flag} needs a network: it cannot be used with --network ${networkMode}`);
+      }
+      const published = (request.ports ?? []).length > 0 || request.publishAll === true;
+      if (mode.kind === 'container') {
+        if (published) throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
+        if (options.hostname !== undefined) throw new InvalidArgumentError('conflicting options: hostname and the network mode');
+        if ((request.dns ?? []).length > 0 || (request.addHosts ?? []).length > 0) throw new InvalidArgumentError('conflicting options: dns and the network mode');
+        peer = this.find(mode.target);
+        if (!peer.running) throw new FailedPreconditionError(`cannot join network of a non running container: ${peer.record.name}`, { hint: notRunningHint(peer) });
+      } else if (published && mode.kind === 'host') {
+        options.onWarning?.('Published ports are discarded when using host network mode');
+      }
+      if (mode.kind !== 'container') net = networkConfig({ ...request, ports: [], publishAll: false }, exec.ExposedPorts, '127.0.0.1');
     }
     // Checked early so that nothing is created for a command that cannot be right.
     const cmd = options.command !== undefined && options.command.length > 0 ? [...options.command] : [...(exec.Cmd ?? [])];
@@ -272,7 +311,7 @@ export class ContainerEngine {
       path: argv[0] ?? '', args: argv.slice(1), autoRemove: options.autoRemove === true, readonlyRootfs: options.readOnly === true,
       privileged: options.privileged === true, capAdd: [...(options.capAdd ?? [])], capDrop: [...(options.capDrop ?? [])],
       securityOpt: [...(options.securityOpt ?? [])], init: options.init === true, ulimits: [...(options.ulimits ?? [])],
-      mounts: [...(options.mounts ?? [])], networkMode, logMaxSize: options.logMaxSize ?? defaultLogMaxSize,
+      mounts: [...(options.mounts ?? [])], networkMode, ...(net === undefined ? {} : { net }), logMaxSize: options.logMaxSize ?? defaultLogMaxSize,
       logMaxFiles: options.logMaxFiles ?? defaultLogMaxFiles, runtime: options.runtime ?? 'berth',
     };
     parseSignal(config.stopSignal);
@@ -317,13 +356,20 @@ export class ContainerEngine {
       // The image's passwd and group are read on the threadpool while the directory is made.
       const etc = Promise.all([readImageFile(lowers, 'etc/passwd'), readImageFile(lowers, 'etc/group')]);
       etc.catch(() => undefined);
-      this.#makeDir(dir, hostname);
+      const attachments: Attachment[] = [];
+      if (manager !== undefined && mode.kind === 'network') {
+        attachments.push(manager.allocate(id, { network: mode.name, ip: net?.ipAddress, mac: net?.macAddress, aliases: net?.aliases }));
+      }
+      trace('address leased');
+      this.#makeDir(dir, hostname, containerHosts(hostname, attachments, net), containerResolvConf(hostResolvConf(), attachments, net, manager?.upstreamDns));
       const [passwd, group] = await etc;
       const user = resolveUser(config.user === '' ? '0' : config.user, passwd, group);
+      // A container in another's network namespace shares its hosts and resolv.conf, as docker's does.
+      const etcDir = peer === undefined ? dir : this.dir(peer.record.id);
       const mounts: MountInput[] = [
-        { type: 'bind', source: join(dir, 'resolv.conf'), destination: '/etc/resolv.conf' },
+        { type: 'bind', source: join(etcDir, 'resolv.conf'), destination: '/etc/resolv.conf' },
         { type: 'bind', source: join(dir, 'hostname'), destination: '/etc/hostname' },
-        { type: 'bind', source: join(dir, 'hosts'), destination: '/etc/hosts' },
+        { type: 'bind', source: join(etcDir, 'hosts'), destination: '/etc/hosts' },
       ];
       // The image's VOLUMEs that no mount covers get anonymous volumes, as docker gives them.
       const covered = new Set(config.mounts.map((m) => m.destination));
@@ -354,6 +400,7 @@ export class ContainerEngine {
         rlimits: config.ulimits.map((u) => ({ type: u.name, soft: u.soft, hard: u.hard })), mounts,
         cgroupsPath: await this.#deps.cgroups.cgroupsPath(id, config.cgroupParent), hostCapabilities: hostCaps, resources: oci.resources, devices: oci.devices,
         namespaces: networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'],
+        joinNamespaces: mode.kind === 'network' ? { network: this.#deps.layout.netnsPath(id) } : peer !== undefined ? { network: this.#peerNetns(peer) } : {},
       });
       // Without CAP_SYS_RESOURCE nothing can raise a hard limit: say so now, by name.
       const hard = currentHardLimits();
@@ -369,8 +416,10 @@ export class ContainerEngine {
       trace('spec built');
       // Synchronous, like the rest of the directory (#makeDir).
       writeFileSync(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+      const holdPorts = await this.#networkUp(id, config);
+      trace('network set up');
       if (config.runtime !== 'berth') {
-        const created = await this.#createExternal(id, dir, config, lowers);
+        const created = await this.#createExternal(id, dir, config, lowers, holdPorts);
         monitorPid = created.monitorPid;
         pid = created.pid;
         this.#records.update(id, { state: 'created', pid, pidStart: processStartTime(pid) ?? '', monitorPid });
@@ -382,7 +431,7 @@ export class ContainerEngine {
       await applyDeviceRules(cgroup.paths, spec.linux?.resources?.devices ?? []);
       trace('device rules');
       for (const w of cgroup.apply(spec.linux?.resources ?? {})) options.onWarning?.(w);
-      const created = await this.#launch(id, config, spec, lowers, cgroup);
+      const created = await this.#launch(id, config, spec, lowers, cgroup, holdPorts);
       trace('launched');
       monitorPid = created.monitorPid;
       pid = created.pid;
@@ -394,21 +443,108 @@ export class ContainerEngine {
     return this.find(id);
   }
 
+  async #networks(): Promise<NetworkManager> {
+    if (this.#deps.network === undefined) throw new UnsupportedError('Networks are not available here', { hint: 'Use --network none or --network host' });
+    return this.#deps.network();
+  }
+
+  /** The network namespace a container:NAME container joins: its peer's. */
+  #peerNetns(peer: ContainerView): string {
+    const { record } = peer;
+    const mode = parseNetworkMode(record.config.networkMode);
+    if (mode.kind === 'host') throw new InvalidArgumentError(`Container ${record.name} uses the host's network: use --network host`);
+    if (mode.kind === 'network') return this.#deps.layout.netnsPath(record.id);
+    return `/proc/${record.pid}/ns/net`;
+  }
+
+  /**
+   * Sets up the network of a container on networks before its process is made (create,
+   * start). Returns the host ports its monitor is to hold ("tcp:0.0.0.0:8080").
+   */
+  async #networkUp(id: string, config: ContainerConfig): Promise<string[]> {
+    if (parseNetworkMode(config.networkMode).kind !== 'network') return [];
+    const manager = await this.#networks();
+    const published = await manager.setup(id, this.#deps.layout.netnsPath(id), config.net === undefined ? [] : portsToPublish(config.net));
+    return published.filter((p) => p.protocol === 'tcp' || p.protocol === 'udp').map((p) => `${p.protocol}:${p.hostIp === '' ? '0.0.0.0' : p.hostIp}:${p.hostPort}`);
+  }
+
+  /**
+   * Tears down a container's network namespace, veth pairs and published ports (stop, the
+   * monitor's cleanup, rm), and with `release` its address leases (rm). Idempotent.
+   */
+  async #networkDown(record: ContainerRecord, options: { release: boolean }): Promise<void> {
+    if (parseNetworkMode(record.config.networkMode).kind !== 'network') return;
+    const manager = await this.#networks();
+    manager.teardown(record.id, this.#deps.layout.netnsPath(record.id));
+    if (options.release) manager.release(record.id);
+  }
+
+  /**
+   * The monitor's exit command for a container that ends by itself (podman's `container
+   * cleanup`): its network is torn down; a container that runs again is set up anew.
+   */
+  async cleanup(input: string): Promise<void> {
+    const view = this.find(input);
+    // A start that began meanwhile removed exit.json first: its network is not this run's.
+    if (view.status !== 'exited' || this.#readExitSync(view.record.id) === undefined) return;
+    await this.#networkDown(view.record, { release: false });
+  }
+
+  /**
+   * docker network connect: a lease on another network, and, while the container runs, an
+   * interface in its namespace; its /etc/hosts and resolv.conf are written again.
+   */
+  async connect(network: string, input: string, options: { ip?: string | undefined; aliases?: readonly string[] | undefined } = {}): Promise<void> {
+    const view = this.find(input);
+    const { record } = view;
+    const mode = parseNetworkMode(record.config.networkMode);
+    if (mode.kind !== 'network') {
+      throw new FailedPreconditionError(`container ${record.name} cannot be connected to a network: it uses --network ${record.config.networkMode}`);
+    }
+    const manager = await this.#networks();
+    const live = view.running ? { netns: this.#deps.layout.netnsPath(record.id), pid: record.pid } : undefined;
+    await manager.connect(record.id, { network, ip: options.ip, aliases: options.aliases }, live);
+    this.#writeEtc(record, manager);
+  }
+
+  /** docker network disconnect. */
+  async disconnect(network: string, input: string): Promise<void> {
+    const { record } = this.find(input);
+    const manager = await this.#networks();
+    manager.disconnect(record.id, network);
+    this.#writeEtc(record, manager);
+  }
+
+  /** Writes the container's /etc/hosts and resolv.conf again from its networks (in place: they are bind-mounted). */
+  #writeEtc(record: ContainerRecord, manager: NetworkManager): void {
+    const attachments = manager.attachments(record.id);
+    const dir = this.dir(record.id);
+    writeFileSync(join(dir, 'hosts'), containerHosts(record.config.hostname, attachments, record.config.net));
+    writeFileSync(join(dir, 'resolv.conf'), containerResolvConf(hostResolvConf(), attachments, record.config.net, manager.upstreamDns));
+  }
+
+  /** A container's networks and published ports (inspect, port, ps). */
+  async networkSettings(record: ContainerRecord): Promise<{ attachments: Attachment[]; ports: PublishedPort[] }> {
+    if (parseNetworkMode(record.config.networkMode).kind !== 'network' || this.#deps.network === undefined) return { attachments: [], ports: [] };
+    const manager = await this.#networks();
+    return { attachments: manager.attachments(record.id), ports: manager.records.portsOf(record.id) };
+  }
+
   /**
    * Makes the container's directory, with the overlay's directories and the files bound
    * over the image's /etc. Synchronous, a departure from STYLE.md §2 that `berth run` pays
    * for once per container: a dozen small calls that each take microseconds, where
    * awaiting each through libuv's threadpool took about 3 ms in all.
    */
-  #makeDir(dir: string, hostname: string): void {
+  #makeDir(dir: string, hostname: string, hosts: string, resolvConf: string): void {
     // recursive only so that an existing directory is no error (the store root exists: the
     // database is in it).
     mkdirSync(this.#deps.layout.containersDir(), { recursive: true, mode: 0o711 });
     mkdirSync(dir, { mode: 0o710 });
     for (const sub of ['rootfs', 'upper', 'work']) mkdirSync(join(dir, sub), { mode: 0o755 });
     writeFileSync(join(dir, 'hostname'), hostnameFile(hostname));
-    writeFileSync(join(dir, 'hosts'), hostsFile(hostname, []));
-    writeFileSync(join(dir, 'resolv.conf'), resolvConfFrom(hostResolvConf()));
+    writeFileSync(join(dir, 'hosts'), hosts);
+    writeFileSync(join(dir, 'resolv.conf'), resolvConf);
   }
 
   /** Undoes a create that failed part way. */
@@ -426,6 +562,7 @@ export class ContainerEngine {
     }
     if (pid > 0) await this.#waitGone(pid, 5000);
     if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
+    if (record !== undefined) await this.#networkDown(record, { release: true }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     this.#records.delete(id);
     if (record !== undefined) await this.#removeAnonymousVolumes(record);
@@ -498,7 +635,7 @@ export class ContainerEngine {
    * `spec` and leaves its first process waiting on the fifo (create, and start of an
    * exited container).
    */
-  async #launch(id: string, config: ContainerConfig, spec: RuntimeSpec, lowers: readonly string[], cgroup: ContainerCgroup): Promise<{ pid: number; monitorPid: number }> {
+  async #launch(id: string, config: ContainerConfig, spec: RuntimeSpec, lowers: readonly string[], cgroup: ContainerCgroup, holdPorts: readonly string[]): Promise<{ pid: number; monitorPid: number }> {
     const dir = this.dir(id);
     const fifo = join(dir, 'exec.fifo');
     loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
@@ -506,7 +643,7 @@ export class ContainerEngine {
       spec, rootfs: join(dir, 'rootfs'), overlay: { lowers, upper: join(dir, 'upper'), work: join(dir, 'work') },
       execFifo: fifo, cgroup: cgroup.joinTargets(), cgroups: await this.#deps.cgroups.view(), init: config.init,
     });
-    return startMonitor(this.#programs(), plan, { ...this.#monitorOptions(id, config), oomFile: cgroup.oomFile() });
+    return startMonitor(this.#programs(), plan, { ...this.#monitorOptions(id, config), oomFile: cgroup.oomFile(), holdPorts });
   }
 
   /** What the monitor of container `id` is started with. */
@@ -514,7 +651,9 @@ export class ContainerEngine {
     return {
       dir: this.dir(id), logPath: this.logPath(id), logMaxSize: config.logMaxSize, logMaxFiles: config.logMaxFiles,
       tty: config.tty, stdin: config.openStdin,
-      exitCommand: config.autoRemove ? [...this.#deps.berthCommand, 'rm', '--force', '--volumes', '--if-exists', id] : undefined,
+      exitCommand: config.autoRemove
+        ? [...this.#deps.berthCommand, 'rm', '--force', '--volumes', '--if-exists', id]
+        : parseNetworkMode(config.networkMode).kind === 'network' ? [...this.#deps.berthCommand, 'container', 'cleanup', id] : undefined,
     };
   }
 
@@ -526,9 +665,29 @@ export class ContainerEngine {
     const lowers = await this.#lowers(record);
     for (const f of ['exit.json', 'exec.fifo']) await unlink(join(dir, f)).catch(() => undefined);
     let created: { pid: number; monitorPid: number };
+    // What the last run left (its exit command may not have run yet) goes first.
+    await this.#networkDown(record, { release: false });
+    const holdPorts = await this.#networkUp(record.id, record.config);
+    try {
+      created = await this.#startProcess(record, spec, lowers, holdPorts);
+    } catch (err) {
+      await this.#networkDown(record, { release: false }).catch(() => undefined);
+      throw err;
+    }
+    this.#records.update(record.id, {
+      state: 'created', pid: created.pid, pidStart: processStartTime(created.pid) ?? '', monitorPid: created.monitorPid,
+      restartCount: record.restartCount + (record.startedAt === '' ? 0 : 1),
+    });
+    return this.find(record.id);
+  }
+
+  /** Makes the process of an exited container again, with berth's helper or another runtime. */
+  async #startProcess(record: ContainerRecord, spec: RuntimeSpec, lowers: readonly string[], holdPorts: readonly string[]): Promise<{ pid: number; monitorPid: number }> {
+    const dir = this.dir(record.id);
+    let created: { pid: number; monitorPid: number };
     if (record.config.runtime !== 'berth') {
       await this.#deleteExternal(record);
-      created = await this.#createExternal(record.id, dir, record.config, lowers);
+      created = await this.#createExternal(record.id, dir, record.config, lowers, holdPorts);
     } else {
       // A leaf that went (system prune of an old empty one) is made again.
       const cgroup = await this.#deps.cgroups.attach(record.id, record.config.cgroupParent).catch(async (err: unknown) => {
@@ -537,13 +696,9 @@ export class ContainerEngine {
         await applyDeviceRules(made.paths, spec.linux?.resources?.devices ?? []);
         return made;
       });
-      created = await this.#launch(record.id, record.config, spec, lowers, cgroup);
+      created = await this.#launch(record.id, record.config, spec, lowers, cgroup, holdPorts);
     }
-    this.#records.update(record.id, {
-      state: 'created', pid: created.pid, pidStart: processStartTime(created.pid) ?? '', monitorPid: created.monitorPid,
-      restartCount: record.restartCount + (record.startedAt === '' ? 0 : 1),
-    });
-    return this.find(record.id);
+    return created;
   }
 
   /** The container's config.json (written by create; berth's own, so not validated again). */
@@ -564,11 +719,11 @@ export class ContainerEngine {
   }
 
   /** create with another OCI runtime: the rootfs mounted on the host, the monitor running `<runtime> create`. */
-  async #createExternal(id: string, dir: string, config: ContainerConfig, lowers: readonly string[]): Promise<{ pid: number; monitorPid: number }> {
+  async #createExternal(id: string, dir: string, config: ContainerConfig, lowers: readonly string[], holdPorts: readonly string[]): Promise<{ pid: number; monitorPid: number }> {
     const rt = await this.#runtime(config.runtime);
     await mountOverlay(lowers, join(dir, 'upper'), join(dir, 'work'), join(dir, 'rootfs'));
     try {
-      return await startMonitor(this.#programs(), Buffer.alloc(0), { ...this.#monitorOptions(id, config), extraArgs: createArgs(rt, dir, id, { tty: config.tty }) });
+      return await startMonitor(this.#programs(), Buffer.alloc(0), { ...this.#monitorOptions(id, config), holdPorts, extraArgs: createArgs(rt, dir, id, { tty: config.tty }) });
     } catch (err) {
       await unmountIfMounted(join(dir, 'rootfs'));
       throw err;
@@ -717,6 +872,12 @@ export class ContainerEngine {
    */
   async stop(input: string, timeout?: number, signal?: string): Promise<ContainerView> {
     const view = this.find(input);
+    const stopped = await this.#stop(view, timeout, signal);
+    await this.#networkDown(view.record, { release: false });
+    return stopped;
+  }
+
+  async #stop(view: ContainerView, timeout?: number, signal?: string): Promise<ContainerView> {
     if (view.status === 'created') {
       await this.#killCreated(view);
       return this.wait(view.record.id);
@@ -783,6 +944,8 @@ export class ContainerEngine {
     // pid was recorded) goes too: remove kills what keeps a leaf busy.
     await cgroup?.remove({ kill: true });
     trace('rm: cgroup removed');
+    await this.#networkDown(record, { release: true });
+    trace('rm: network down');
     await rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 });
     trace('rm: dir removed');
     this.#records.delete(record.id);
@@ -842,7 +1005,8 @@ export class ContainerEngine {
         return { bounding: all, effective: all, permitted: all, inheritable: [], ambient: [] };
       })()
       : base.capabilities;
-    const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.path === undefined || n.path === '').map((n) => n.type);
+    // Every namespace the container has, created or joined by path (its network namespace), is the exec's too.
+    const namespaces = (spec.linux?.namespaces ?? []).map((n) => n.type);
     const cgroup = await this.#deps.cgroups.attach(record.id, record.config.cgroupParent);
     const plan = buildExecPlan({
       process: {
@@ -909,6 +1073,19 @@ export class ContainerEngine {
       if ((await cgroup.pids()).length > 0) continue;
       await cgroup.remove().catch(() => undefined);
       removed.push(`cgroup /berth/${id}`);
+    }
+    // Network namespaces, veth pairs and published ports of containers that are not running
+    // (their berth or monitor was killed before the teardown), leases of removed ones.
+    if (this.#deps.network !== undefined) {
+      const manager = await this.#networks();
+      const netns = (await readdir(this.#deps.layout.netnsDir()).catch(() => [] as string[])).filter((id) => known.has(id));
+      const running = (id: string): boolean | undefined => {
+        const record = this.#records.byId(id);
+        if (record === undefined) return undefined;
+        const view = this.view(record);
+        return view.running || view.status === 'created' || view.status === 'removing';
+      };
+      removed.push(...manager.reconcile(running, netns));
     }
     return removed;
   }

@@ -17,3 +17,4 @@ export {
   checkResources, noResources, normalizeResources, ociResources, parseCpuList, parseDeviceCgroupRule,
   type DeviceMapping, type ResourceConfig, type ThrottleDevice,
 } from './resources.js';
+export { hostResolvConf } from './etc.js';

@@ -8,7 +8,7 @@ import { existsSync, openSync, closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ContainerCommandError, HelperError, UnsupportedError } from '../common/errors.js';
+import { ContainerCommandError, FailedPreconditionError, HelperError, UnsupportedError } from '../common/errors.js';
 import { parseReply, planFdEnv, replyFdEnv, type HelperReply } from './protocol.js';
 
 /** Paths of the native programs. */
@@ -50,6 +50,8 @@ export interface MonitorOptions {
   readonly exitCommand?: readonly string[] | undefined;
   /** The memory cgroup file counting OOM kills (v1 memory.oom_control, v2 memory.events). */
   readonly oomFile?: string | undefined;
+  /** Host ports to hold while the container lives: "tcp:0.0.0.0:8080". */
+  readonly holdPorts?: readonly string[] | undefined;
   /** More monitor arguments (another runtime's create command). */
   readonly extraArgs?: readonly string[] | undefined;
 }
@@ -72,6 +74,9 @@ function replyError(stage: string, errno: number, message: string, what: string)
   // exits 127 or 126 as for berth's own runtime.
   const exec = /exec: "[^"]*": (executable file not found in \$PATH|no such file or directory|permission denied)/.exec(message);
   if (stage === 'runtime' && exec !== null) return new ContainerCommandError(exec[0], exec[1] !== 'permission denied');
+  if (stage === 'port') {
+    return new FailedPreconditionError(message, { hint: 'Another program or container holds the host port: publish on another one, or stop what holds it' });
+  }
   if (stage === 'devices') {
     // plan.ts addDeviceFilter: only where nothing else enforces the rules.
     return new HelperError(`${what}: ${message}`, {
@@ -148,6 +153,7 @@ export async function startMonitor(programs: NativePrograms, plan: Buffer, optio
   if (options.tty) args.push('--tty');
   if (options.stdin) args.push('--stdin');
   if (options.oomFile !== undefined) args.push('--oom-file', options.oomFile);
+  for (const p of options.holdPorts ?? []) args.push('--hold-port', p);
   args.push(...(options.extraArgs ?? []));
   const [exitFile, ...exitArgs] = options.exitCommand ?? [];
   if (exitFile !== undefined) {

@@ -28,6 +28,7 @@ packages=(
   clang-format                # C formatting check (runtime/native)
   attr                        # getfattr/setfattr for xattr checks by hand
   iproute2 nftables           # bridge, veth, NAT and port publishing
+  iperf3                      # the veth throughput benchmark (bench/network.ts)
   crun runc                   # --runtime crun|runc, and the peer benchmarks
   qemu-system-x86             # run --vm (microvm)
   podman docker.io containerd # peer benchmarks (started by hand, see shared/PEERS.md)

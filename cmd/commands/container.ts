@@ -10,6 +10,8 @@ import { registerRun } from './run.js';
 import { registerContainerPrune } from './system.js';
 import { registerTop } from './top.js';
 import { registerCp, registerDiff } from './cp.js';
+import { registerPort } from './network.js';
+import { withContext } from '../run.js';
 
 export function registerContainer(program: Command): void {
   const container = program.command('container').description('Manage containers').enablePositionalOptions();
@@ -25,4 +27,11 @@ export function registerContainer(program: Command): void {
   registerTop(container);
   registerCp(container);
   registerDiff(container);
+  registerPort(container);
+  // The monitor's exit command for a container that ends by itself (podman has the same):
+  // tears down what only a running container needs, its network.
+  container.command('cleanup', { hidden: true }).argument('<container>')
+    .action(withContext(async (ctx, id: string) => {
+      await ctx.engine().cleanup(id);
+    }));
 }

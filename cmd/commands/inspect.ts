@@ -5,13 +5,15 @@ import { NotFoundError } from '../../common/errors.js';
 import { inspectImage } from '../../image/index.js';
 import { noResources, type ContainerEngine, type ContainerView, type ResourceConfig } from '../../runtime/index.js';
 import type { CommandContext } from '../context.js';
+import { portMap, type Attachment, type Protocol, type PublishedPort } from '../../network/index.js';
 import { applyTemplate } from './ps.js';
 import { withContext } from '../run.js';
 
 /** docker's container inspect document. */
-export function inspectContainer(engine: ContainerEngine, view: ContainerView, lowerDirs: readonly string[]): Record<string, unknown> {
+export function inspectContainer(engine: ContainerEngine, view: ContainerView, lowerDirs: readonly string[], net: NetworkView = { attachments: [], ports: [] }): Record<string, unknown> {
   const r = view.record;
   const c = r.config;
+  const exposed = c.net?.exposedPorts ?? [];
   const dir = engine.dir(r.id);
   const zero = '0001-01-01T00:00:00Z';
   return {
@@ -44,6 +46,9 @@ export function inspectContainer(engine: ContainerEngine, view: ContainerView, l
       ReadonlyRootfs: c.readonlyRootfs, SecurityOpt: c.securityOpt, Init: c.init, Runtime: c.runtime,
       Ulimits: c.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
       Tmpfs: Object.fromEntries(c.mounts.filter((m) => m.type === 'tmpfs').map((m) => [m.destination, m.options.join(',')])),
+      PortBindings: portMap(c.net?.portBindings ?? [], [], false), PublishAllPorts: c.net?.publishAll ?? false,
+      Dns: c.net?.dns ?? [], DnsSearch: c.net?.dnsSearch ?? [], DnsOptions: c.net?.dnsOptions ?? [],
+      ExtraHosts: (c.net?.extraHosts ?? []).map((h) => `${h.host}:${h.ip}`),
       CgroupParent: c.cgroupParent ?? '', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       // docker's resource fields, with its null for unset lists and PidsLimit.
       ...hostConfigResources(c.resources ?? noResources),
@@ -58,10 +63,40 @@ export function inspectContainer(engine: ContainerEngine, view: ContainerView, l
     Config: {
       Hostname: c.hostname, Domainname: c.domainname, User: c.user, AttachStdin: false, AttachStdout: !c.openStdin, AttachStderr: !c.openStdin,
       Tty: c.tty, OpenStdin: c.openStdin, StdinOnce: false, Env: c.env, Cmd: c.cmd, Image: c.image, Volumes: null,
+      ...(exposed.length === 0 ? {} : { ExposedPorts: Object.fromEntries(exposed.map((e) => [e, {}])) }),
       WorkingDir: c.workingDir, Entrypoint: c.entrypoint, OnBuild: null, Labels: c.labels, StopSignal: c.stopSignal,
       ...(c.stopTimeout === undefined ? {} : { StopTimeout: c.stopTimeout }),
     },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: networkSettings(view, net, exposed, engine.netnsPath(r.id)),
+  };
+}
+
+/** A container's networks and published ports, as the engine reports them. */
+export interface NetworkView {
+  readonly attachments: readonly Attachment[];
+  readonly ports: readonly PublishedPort[];
+}
+
+/** docker's NetworkSettings: one entry per network, and the default network's in the legacy top-level fields. */
+function networkSettings(view: ContainerView, net: NetworkView, exposed: readonly string[], sandbox: string): Record<string, unknown> {
+  const up = view.running || view.status === 'created';
+  const networks: Record<string, unknown> = {};
+  for (const { network, endpoint } of net.attachments) {
+    const prefix = Number(network.subnet.split('/')[1]);
+    networks[network.name] = {
+      IPAMConfig: endpoint.staticIp ? { IPv4Address: endpoint.ip } : null, Links: null, Aliases: endpoint.aliases.length === 0 ? null : endpoint.aliases,
+      MacAddress: endpoint.mac, NetworkID: network.id, EndpointID: up ? `${network.id.slice(0, 32)}${view.record.id.slice(0, 32)}` : '',
+      Gateway: network.gateway, IPAddress: endpoint.ip, IPPrefixLen: prefix, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+      DNSNames: network.dns ? [view.record.name, view.record.id.slice(0, 12), ...endpoint.aliases] : null,
+    };
+  }
+  const main = net.attachments.find((a) => a.network.name === 'bridge');
+  const ports = net.ports.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol as Protocol }));
+  return {
+    Bridge: '', SandboxID: up && net.attachments.length > 0 ? view.record.id : '', SandboxKey: up && net.attachments.length > 0 ? sandbox : '',
+    Ports: portMap(ports, exposed, true),
+    Gateway: main?.network.gateway ?? '', IPAddress: main?.endpoint.ip ?? '', IPPrefixLen: main === undefined ? 0 : Number(main.network.subnet.split('/')[1]),
+    MacAddress: main?.endpoint.mac ?? '', Networks: networks,
   };
 }
 
@@ -87,7 +122,7 @@ async function inspect(ctx: CommandContext, names: readonly string[], containers
         }
       })();
       const lowers = image === undefined ? [] : [...image.layers].reverse().map((l) => ctx.layout.layerDiffDir(l.diffId));
-      docs.push(inspectContainer(engine, view, lowers));
+      docs.push(inspectContainer(engine, view, lowers, await engine.networkSettings(view.record)));
       continue;
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;

@@ -2,6 +2,7 @@
  * `berth ps` (also `container ls`): docker's columns, status words, filters (status, name,
  * label, ancestor, id), -a -q -l -n -s --no-trunc, and --format table|json|'{{.Field}}'.
  */
+import { formatPortsColumn, type Protocol } from '../../network/index.js';
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { UsageError } from '../../common/errors.js';
@@ -142,10 +143,13 @@ export async function listContainers(engine: ContainerEngine, flags: PsFlags, im
   for (const v of views) {
     const r = v.record;
     const size = flags.size === true ? `${humanSize(await treeSize(join(engine.dir(r.id), 'upper')))}` : '';
+    const net = await engine.networkSettings(r);
+    const published = net.ports.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol as Protocol }));
+    const networks = net.attachments.length > 0 ? net.attachments.map((a) => a.network.name).join(',') : r.config.networkMode;
     rows.push({
       Command: commandText(v, trunc), CreatedAt: r.created, ID: trunc ? r.id.slice(0, 12) : r.id, Image: r.imageName,
       Labels: Object.entries(r.config.labels).map(([k, val]) => `${k}=${val}`).join(','), LocalVolumes: '0', Mounts: '',
-      Names: r.name, Networks: r.config.networkMode, Ports: '', RunningFor: since(r.created, now), Size: size,
+      Names: r.name, Networks: networks, Ports: formatPortsColumn(published, v.running ? r.config.net?.exposedPorts ?? [] : []), RunningFor: since(r.created, now), Size: size,
       State: v.status, Status: statusText(v, now),
     });
   }

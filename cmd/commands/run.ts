@@ -14,6 +14,7 @@ import { setExitStatus, withContext } from '../run.js';
 import { trace } from '../../common/trace.js';
 import { resourceChanges, resourceOptions, type ResourceFlags } from '../resource-flags.js';
 import { pullForRun } from './pull.js';
+import { parseExpose, parsePublish } from '../../network/index.js';
 
 interface RunFlags extends ResourceFlags {
   readonly detach?: boolean;
@@ -44,6 +45,16 @@ interface RunFlags extends ResourceFlags {
   readonly runtime?: string;
   readonly cgroupParent?: string;
   readonly network?: string;
+  readonly publish: string[];
+  readonly publishAll?: boolean;
+  readonly expose: string[];
+  readonly dns: string[];
+  readonly dnsSearch: string[];
+  readonly dnsOption: string[];
+  readonly addHost: string[];
+  readonly ip?: string;
+  readonly macAddress?: string;
+  readonly networkAlias: string[];
   readonly logOpt: string[];
 }
 
@@ -80,7 +91,17 @@ function containerFlags(command: Command): Command {
     .option('--pull <policy>', 'pull the image before running: missing, always, never', 'missing')
     .option('--runtime <name>', 'OCI runtime: berth (default), runc, crun, or a path')
     .option('--cgroup-parent <path>', 'cgroup the container\'s cgroup goes under (default /berth)')
-    .option('--network, --net <mode>', 'network: none or host (default none until berth has bridges)')
+    .option('--net, --network <mode>', 'network: bridge (default), a network\'s name, none, host, or container:NAME')
+    .option('-p, --publish <[ip:][hostPort:]containerPort[/proto]>', 'publish a container\'s port on the host', collect, [])
+    .option('-P, --publish-all', 'publish every exposed port on a free host port')
+    .option('--expose <port[/proto]>', 'expose a port (or a range) without publishing it', collect, [])
+    .option('--dns <ip>', 'set a DNS server', collect, [])
+    .option('--dns-search <domain>', 'set a DNS search domain', collect, [])
+    .option('--dns-option <option>', 'set a DNS option', collect, [])
+    .option('--add-host <host:ip>', 'add a line to /etc/hosts (ip may be host-gateway)', collect, [])
+    .option('--ip <address>', 'IPv4 address on a user-defined network')
+    .option('--mac-address <mac>', 'the container\'s MAC address')
+    .option('--network-alias <alias>', 'another name of the container on its network', collect, [])
     .option('--log-opt <opt>', 'log driver options: max-size, max-file', collect, []);
   return resourceOptions(command);
 }
@@ -183,7 +204,12 @@ export function createOptions(image: string, command: readonly string[], flags: 
     autoRemove: flags.rm === true, readOnly: flags.readOnly === true, capAdd: flags.capAdd, capDrop: flags.capDrop,
     privileged: flags.privileged === true, securityOpt: flags.securityOpt, init: flags.init === true,
     ulimits: flags.ulimit.map(parseUlimit), mounts, labels, stopSignal: flags.stopSignal, stopTimeout,
-    network: flags.network, runtime: flags.runtime, logMaxSize: log.maxSize, logMaxFiles: log.maxFiles, pull: pull as PullPolicy, hostEnv: process.env,
+    network: flags.network, networking: {
+      ports: flags.publish.flatMap(parsePublish), publishAll: flags.publishAll === true, expose: flags.expose.flatMap(parseExpose),
+      dns: flags.dns, dnsSearch: flags.dnsSearch, dnsOptions: flags.dnsOption, addHosts: flags.addHost, ip: flags.ip, mac: flags.macAddress,
+      aliases: flags.networkAlias,
+    },
+    runtime: flags.runtime, logMaxSize: log.maxSize, logMaxFiles: log.maxFiles, pull: pull as PullPolicy, hostEnv: process.env,
     resources: resourceChanges(flags), cgroupParent: flags.cgroupParent, onWarning: (message) => process.stderr.write(`WARNING: ${message}\n`),
   };
 }

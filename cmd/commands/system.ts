@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { treeSize } from '../../common/fs.js';
 import { humanSize, table } from '../format.js';
 import { withContext } from '../run.js';
+import { hostNameservers, runDnsDaemon } from '../../network/index.js';
+import { hostResolvConf } from '../../runtime/index.js';
 
 export function registerSystem(program: Command): void {
   const system = program.command('system').description('Manage berth');
@@ -30,6 +32,12 @@ export function registerSystem(program: Command): void {
       const images = await ctx.images().prune({ all: flags.all === true });
       if (images.images.length > 0) process.stdout.write(`Deleted Images:\n${images.images.map((i) => `deleted: ${i}\n`).join('')}\n`);
       process.stdout.write(`Total reclaimed space: ${humanSize(images.reclaimedBytes)}\n`);
+    }));
+  // The store's DNS responder for user networks (network/dns-daemon.ts), started by berth itself.
+  system.command('dns-serve', { hidden: true })
+    .action(withContext(async (ctx) => {
+      const config = await ctx.config();
+      await runDnsDaemon(ctx.db(), ctx.layout, () => config.dns ?? hostNameservers(hostResolvConf()));
     }));
   system.command('df').description('Show disk usage')
     .action(withContext(async (ctx) => {

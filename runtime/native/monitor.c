@@ -7,7 +7,7 @@
  * Usage: berth-monitor --dir DIR --helper PATH --log PATH [--log-max-size N]
  *        [--log-max-files N] [--tty] [--stdin] [--exit-command PATH [--exit-arg ARG]...]
  *        [--runtime-arg ARG... --runtime-pid-file PATH [--runtime-log PATH]
- *        [--runtime-console NAME]]
+ *        [--runtime-console NAME]] [--hold-port PROTO:IP:PORT]...
  * Environment: _BERTH_PLAN_FD (passed on to the helper), _BERTH_REPLY_FD (to berth).
  *
  * Files in DIR: attach (socket: output to each client, docker's stdcopy frames without a
@@ -20,9 +20,11 @@
 #include "proto.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -43,6 +45,7 @@
 
 #define MAX_CLIENTS 16
 #define MAX_EXIT_ARGS 32
+#define MAX_PORTS 256
 
 extern char **environ;
 
@@ -64,6 +67,11 @@ struct options {
   const char *oom_file;
   /* With --tty: the socket (relative to DIR) given to the runtime as --console-socket. */
   const char *runtime_console;
+  /* --hold-port PROTO:IP:PORT: host ports published to the container (nftables DNATs them),
+   * bound here for the container's life so that no other program or container takes them,
+   * as docker-proxy and conmon hold theirs. */
+  const char *ports[MAX_PORTS];
+  int port_count;
 };
 
 static struct options opts = {.log_max_files = 1};
@@ -114,6 +122,8 @@ static int parse_args(int argc, char **argv) {
       opts.runtime_log = v;
     else if (strcmp(a, "--runtime-console") == 0)
       opts.runtime_console = v;
+    else if (strcmp(a, "--hold-port") == 0 && v != NULL && opts.port_count < MAX_PORTS)
+      opts.ports[opts.port_count++] = v;
     else
       return -1;
   }
@@ -191,6 +201,35 @@ static void close_all_but(int a, int b) {
     from = (unsigned)k + 1;
   }
   if (syscall(SYS_close_range, from, ~0U, 0) < 0) die("close_range");
+}
+
+/* Binds each --hold-port (close-on-exec: only the monitor holds them). The first that
+ * cannot be bound ends the monitor with an error reply naming it, before any container. */
+static void hold_ports(int reply_fd) {
+  for (int i = 0; i < opts.port_count; i++) {
+    char proto[8], ip[64];
+    unsigned port = 0;
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    if (sscanf(opts.ports[i], "%7[a-z]:%63[0-9.]:%u", proto, ip, &port) != 3 || port == 0 || port > 65535 ||
+        inet_pton(AF_INET, ip, &addr.sin_addr) != 1) {
+      errno = EINVAL;
+      die(opts.ports[i]);
+    }
+    addr.sin_port = htons((uint16_t)port);
+    bool udp = strcmp(proto, "udp") == 0;
+    int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || (!udp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+        bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+      int err = errno;
+      if (reply_fd >= 0)
+        dprintf(reply_fd,
+                "{\"type\":\"error\",\"stage\":\"port\",\"errno\":%d,\"message\":\"Bind for %s:%u failed: %s\"}\n", err,
+                ip, port, err == EADDRINUSE ? "port is already allocated" : strerror(err));
+      errno = err;
+      die(opts.ports[i]);
+    }
+  }
 }
 
 static void write_exit(int status) {
@@ -356,6 +395,7 @@ int main(int argc, char **argv) {
   fcntl(plan_fd, F_SETFD, FD_CLOEXEC);
   if (reply_fd >= 0) fcntl(reply_fd, F_SETFD, FD_CLOEXEC);
   if (chdir(opts.dir) < 0) die(opts.dir);
+  hold_ports(reply_fd);
   setsid();
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die("PR_SET_CHILD_SUBREAPER");
   signal(SIGPIPE, SIG_IGN);

@@ -11,7 +11,7 @@
  * watches `<root>/containers`, so containers run with --rm are known too).
  */
 import { spawn } from 'node:child_process';
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { berth, berthBin, repoRoot, requireBuilt, type BerthResult } from './berth.js';
@@ -19,6 +19,7 @@ import { makeTempDir, removeDir, runText } from './exec.js';
 import { busyboxImage } from './fixtures.js';
 import { writeOciLayout, type ImageSpec } from './oci-layout.js';
 import { pushLayout } from './push.js';
+import { isolateNetworks, type NetworkSandbox } from './network.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 
 /** The local tag of the probe image in every harness's store. */
@@ -129,6 +130,8 @@ export interface CallResult extends BerthResult {
 export interface ContainerHarness {
   /** The store root, `--root`. */
   readonly root: string;
+  /** The store's own bridge, subnets and nftables table (network.ts). */
+  readonly network: NetworkSandbox;
   /** A scratch directory for host files (volumes, env files); removed by cleanup(). */
   readonly work: string;
   /** {@link probeImage}. */
@@ -218,6 +221,7 @@ export async function setUpContainers(label: string): Promise<ContainerHarness> 
   const root = join(work, 'root');
   let registry: TestRegistry | undefined;
   let watcher: FSWatcher | undefined;
+  let network: NetworkSandbox | undefined;
   const seen = new Set<string>();
   const call = (args: readonly string[], options: CallOptions = {}): Promise<CallResult> => callBerth(root, args, options);
   const callOk = async (args: readonly string[], options: CallOptions = {}): Promise<CallResult> => {
@@ -226,6 +230,7 @@ export async function setUpContainers(label: string): Promise<ContainerHarness> 
     return result;
   };
   try {
+    network = await isolateNetworks(root);
     const probe = await buildProbe(work);
     const layout = join(work, 'layout');
     await writeOciLayout(layout, { probe: await probeImageSpec(await readFile(probe)) });
@@ -241,9 +246,10 @@ export async function setUpContainers(label: string): Promise<ContainerHarness> 
     watcher = watch(containersDir, (_event, name) => {
       if (typeof name === 'string' && /^[0-9a-f]{64}$/.test(name)) seen.add(name);
     });
-    return harness({ work, root, registry, remoteImage, seen, watcher, call, callOk });
+    return harness({ work, root, registry, remoteImage, seen, watcher, network, call, callOk });
   } catch (err) {
     watcher?.close();
+    await network?.cleanup().catch(() => undefined);
     await registry?.stop();
     await removeDir(work);
     throw err;
@@ -257,6 +263,7 @@ function harness(parts: {
   remoteImage: string;
   seen: Set<string>;
   watcher: FSWatcher;
+  network: NetworkSandbox;
   call: (args: readonly string[], options?: CallOptions) => Promise<CallResult>;
   callOk: (args: readonly string[], options?: CallOptions) => Promise<CallResult>;
 }): ContainerHarness {
@@ -307,6 +314,8 @@ function harness(parts: {
     if (processes.length > 0) problems.push(`processes of the root: ${processes.join('; ')}`);
     const leaves = await cgroupLeaves(seen);
     if (leaves.length > 0) problems.push(`cgroup leaves left: ${leaves.join(', ')}`);
+    const netns = [...seen].filter((id) => existsSync(join('/run/berth/netns', id)));
+    if (netns.length > 0) problems.push(`network namespaces left: ${netns.join(', ')}`);
     return problems;
   };
   const leftovers = async (graceMs = 5_000): Promise<string[]> => {
@@ -322,6 +331,7 @@ function harness(parts: {
   return {
     root,
     work,
+    network: parts.network,
     image: probeImage,
     remoteImage: parts.remoteImage,
     registry: parts.registry,
@@ -394,6 +404,7 @@ function harness(parts: {
           await removeQuietly(...ids);
         } finally {
           parts.watcher.close();
+          await parts.network.cleanup();
           await parts.registry.stop();
           await removeDir(work);
         }

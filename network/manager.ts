@@ -1,0 +1,555 @@
+/**
+ * Networks and containers' places on them: the default network "bridge" and user-defined
+ * ones (each a Linux bridge), address leases, the veth pair and network namespace of each
+ * running container (made by berth-net, netlink.ts), published ports and berth's nftables
+ * table (nft.ts), and the DNS responder of user networks (dns-daemon.ts).
+ *
+ * Lifetimes, as docker's: a network lives from `network create` (the default one from
+ * first use) to `network rm`; a container's lease from create (or connect) to rm (or
+ * disconnect); its namespace, veth pairs and published ports from start to stop. Every
+ * setup step is undone when a later one fails, and teardown is idempotent, so that a
+ * reconcile after a crash can run it again.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import type { MetadataDb } from '../common/metadata.js';
+import type { StateLayout } from '../common/paths.js';
+import {
+  checkMac, checkStaticAddress, formatIpv4, macFor, nextFreeAddress, overlaps, parseInterfaceAddress, parseIpv4, parseRouteTable, parseSubnet,
+  subnetFromPools, subnetString, type AddressPool, type Subnet,
+} from './ipam.js';
+import { attachInterface, detachInterface, ensureBridge, removeBridge } from './netlink.js';
+import { applyScript, rulesetScript } from './nft.js';
+import { NetworkRecords, type EndpointRecord, type NetworkRecord, type PublishedPort } from './records.js';
+import type { PortBinding } from './ports.js';
+
+/** The default network's name, as docker's. */
+export const defaultNetworkName = 'bridge';
+
+/** Network settings of the store's configuration (common/config.ts). */
+export interface NetworkConfig {
+  readonly bridge?: string | undefined;
+  readonly bip?: string | undefined;
+  readonly defaultAddressPools?: readonly { readonly base: string; readonly size: number }[] | undefined;
+  readonly dns?: readonly string[] | undefined;
+  readonly mtu?: number | undefined;
+}
+
+export interface NetworkManagerDeps {
+  readonly db: MetadataDb;
+  readonly layout: StateLayout;
+  readonly config: NetworkConfig;
+  /** The berth-net program (netlink.ts findNetProgram). */
+  readonly program: () => string;
+  /** berth's nftables table for this store (nft.ts tableName). */
+  readonly table: string;
+  /** Starts the store's DNS responder, or tells the running one to look at the networks again. */
+  readonly ensureDns: () => Promise<void>;
+}
+
+/** What `network create` takes. */
+export interface CreateNetworkOptions {
+  readonly name: string;
+  readonly driver?: string | undefined;
+  readonly subnet?: string | undefined;
+  readonly gateway?: string | undefined;
+  readonly internal?: boolean | undefined;
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+}
+
+/** A container's request for a place on a network (create's --network, --ip, ...; connect). */
+export interface EndpointRequest {
+  readonly network: string;
+  readonly ip?: string | undefined;
+  readonly mac?: string | undefined;
+  readonly aliases?: readonly string[] | undefined;
+}
+
+/** A container's place on a network, with the network. */
+export interface Attachment {
+  readonly network: NetworkRecord;
+  readonly endpoint: EndpointRecord;
+}
+
+const defaultBridge = 'berth0';
+const defaultBip = '10.77.0.1/16';
+const defaultPools: readonly AddressPool[] = [{ base: { base: 0x0a4e0000, prefix: 16 }, size: 24 }]; // 10.78.0.0/16 in /24s
+const defaultMtu = 1500;
+const networkNameRe = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+function hash(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The host side of a container's veth pair on a network: unique per container and network. */
+export function hostInterfaceName(containerId: string, networkId: string): string {
+  return `veth${hash(`${containerId}/${networkId}`).slice(0, 11)}`;
+}
+
+function bridgeExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
+
+function hostRoutes(): ReturnType<typeof parseRouteTable> {
+  try {
+    return parseRouteTable(readFileSync('/proc/net/route', 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
+/** Networks and containers' endpoints, ports and namespaces. */
+export class NetworkManager {
+  readonly #deps: NetworkManagerDeps;
+  readonly records: NetworkRecords;
+
+  constructor(deps: NetworkManagerDeps) {
+    this.#deps = deps;
+    this.records = new NetworkRecords(deps.db);
+  }
+
+  get #mtu(): number {
+    return this.#deps.config.mtu ?? defaultMtu;
+  }
+
+  /** The pseudo-networks docker lists besides bridges: they have no records. */
+  static isSpecial(mode: string): boolean {
+    return mode === 'none' || mode === 'host' || mode.startsWith('container:');
+  }
+
+  /**
+   * The default network, recorded on first use from the configuration ("bridge", "bip").
+   * A changed configuration is taken up once no container is on the network.
+   */
+  defaultNetwork(): NetworkRecord {
+    const bridge = this.#deps.config.bridge ?? defaultBridge;
+    const bip = parseInterfaceAddress(this.#deps.config.bip ?? defaultBip, 'configuration "bip"');
+    const subnet = subnetString(bip.subnet);
+    const gateway = formatIpv4(bip.address);
+    const existing = this.records.byName(defaultNetworkName);
+    if (existing !== undefined && existing.bridge === bridge && existing.subnet === subnet && existing.gateway === gateway) return existing;
+    return this.#deps.db.transaction(() => {
+      const now = this.records.byName(defaultNetworkName);
+      if (now !== undefined) {
+        if (this.records.endpoints(now.id).length > 0) return now;
+        this.records.delete(now.id);
+      }
+      this.#checkSubnet(bip.subnet, defaultNetworkName, now?.bridge);
+      const record: NetworkRecord = {
+        id: randomBytes(32).toString('hex'), name: defaultNetworkName, driver: 'bridge', bridge, subnet, gateway, internal: false, dns: false,
+        created: new Date().toISOString(), labels: {},
+      };
+      this.records.insert(record);
+      return record;
+    });
+  }
+
+  /** Every network (the default one first made if needed). */
+  list(): NetworkRecord[] {
+    this.defaultNetwork();
+    return this.records.list();
+  }
+
+  /** A network by name, id or id prefix; "bridge" is the default one. */
+  find(input: string): NetworkRecord {
+    if (input === defaultNetworkName) return this.defaultNetwork();
+    return this.records.find(input);
+  }
+
+  /**
+   * Refuses a subnet that overlaps another network's, or a route of the host that is not
+   * one of berth's own bridges (docker: "Pool overlaps with other one on this address space").
+   */
+  #checkSubnet(subnet: Subnet, name: string, ownBridge?: string): void {
+    for (const n of this.records.list()) {
+      if (n.name === name) continue;
+      if (overlaps(parseSubnet(n.subnet), subnet)) {
+        throw new InvalidArgumentError(`Subnet ${subnetString(subnet)} of network ${name} overlaps network ${n.name}'s ${n.subnet}`, { hint: 'Choose another --subnet' });
+      }
+    }
+    const ours = new Set(this.records.list().map((n) => n.bridge));
+    if (ownBridge !== undefined) ours.add(ownBridge);
+    for (const r of hostRoutes()) {
+      if (ours.has(r.iface)) continue;
+      if (overlaps(r.subnet, subnet)) {
+        throw new InvalidArgumentError(`Subnet ${subnetString(subnet)} of network ${name} overlaps the host's route to ${subnetString(r.subnet)} on ${r.iface}`, {
+          hint: name === defaultNetworkName ? 'Set another "bip" in berth\'s config.json' : 'Choose another --subnet',
+        });
+      }
+    }
+  }
+
+  /** docker network create (bridge driver). */
+  create(options: CreateNetworkOptions): NetworkRecord {
+    const { name } = options;
+    if (!networkNameRe.test(name)) throw new InvalidArgumentError(`Invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (name === 'none' || name === 'host' || name === defaultNetworkName) {
+      throw new InvalidArgumentError(`network name ${name} is reserved`, { hint: 'Choose another name' });
+    }
+    const driver = options.driver ?? 'bridge';
+    if (driver !== 'bridge') throw new InvalidArgumentError(`Unsupported network driver "${driver}"`, { hint: 'berth networks use the bridge driver (-d bridge)' });
+    if (options.gateway !== undefined && options.subnet === undefined) {
+      throw new InvalidArgumentError('--gateway needs --subnet', { hint: 'Give the subnet the gateway is in' });
+    }
+    this.defaultNetwork();
+    return this.#deps.db.transaction(() => {
+      if (this.records.byName(name) !== undefined) throw new FailedPreconditionError(`network with name ${name} already exists`);
+      let subnet: Subnet;
+      if (options.subnet !== undefined) {
+        subnet = parseSubnet(options.subnet, '--subnet');
+        if (subnet.prefix > 30) throw new InvalidArgumentError(`Subnet ${options.subnet} is too small: it leaves no address for containers`, { hint: 'Use a prefix length of at most 30' });
+        this.#checkSubnet(subnet, name);
+      } else {
+        const taken = [...this.records.list().map((n) => parseSubnet(n.subnet)), ...hostRoutes().map((r) => r.subnet)];
+        const found = subnetFromPools(this.#pools(), taken);
+        if (found === undefined) throw new FailedPreconditionError('No free subnet is left in the address pools', { hint: 'Give --subnet, or add to "default-address-pools" in berth\'s config.json' });
+        subnet = found;
+      }
+      let gateway = subnet.base + 1;
+      if (options.gateway !== undefined) {
+        const g = parseIpv4(options.gateway);
+        if (g === undefined) throw new InvalidArgumentError(`Invalid --gateway "${options.gateway}": not an IPv4 address`);
+        gateway = checkStaticAddress(subnet, -1, new Set(), options.gateway, name);
+      }
+      const id = randomBytes(32).toString('hex');
+      const record: NetworkRecord = {
+        id, name, driver, bridge: `br-${id.slice(0, 12)}`, subnet: subnetString(subnet), gateway: formatIpv4(gateway),
+        internal: options.internal === true, dns: true, created: new Date().toISOString(), labels: { ...(options.labels ?? {}) },
+      };
+      this.records.insert(record);
+      this.#applyRules();
+      return record;
+    });
+  }
+
+  #pools(): readonly AddressPool[] {
+    const pools = this.#deps.config.defaultAddressPools;
+    if (pools === undefined) return defaultPools;
+    return pools.map((p) => ({ base: parseSubnet(p.base, 'default-address-pools base'), size: p.size }));
+  }
+
+  /** docker network rm: refuses a network with containers, and the default one. */
+  async remove(input: string, containerName: (id: string) => string): Promise<NetworkRecord> {
+    const network = this.find(input);
+    if (network.name === defaultNetworkName) throw new FailedPreconditionError(`${network.name} is a pre-defined network and cannot be removed`);
+    const users = this.records.endpoints(network.id);
+    if (users.length > 0) {
+      const names = users.map((e) => containerName(e.containerId));
+      throw new FailedPreconditionError(`error while removing network: network ${network.name} id ${network.id} has active endpoints (${names.join(', ')})`, {
+        hint: `Remove or disconnect them first ("berth network disconnect ${network.name} ${names[0] ?? ''}")`,
+      });
+    }
+    this.#deps.db.transaction(() => {
+      this.records.delete(network.id);
+      this.#applyRules();
+    });
+    removeBridge(this.#deps.program(), network.bridge);
+    // The responder stops listening on the gateway (and ends with the last user network).
+    if (network.dns) await this.#deps.ensureDns();
+    return network;
+  }
+
+  /** docker network prune: every user network no container is on. */
+  async prune(): Promise<NetworkRecord[]> {
+    const removed: NetworkRecord[] = [];
+    for (const n of this.records.list()) {
+      if (n.name === defaultNetworkName || this.records.endpoints(n.id).length > 0) continue;
+      removed.push(await this.remove(n.id, (id) => id));
+    }
+    return removed;
+  }
+
+  /**
+   * Leases an address on a network for a container (create, connect). Checks --ip and
+   * --mac-address; refuses a second place on the same network.
+   */
+  allocate(containerId: string, request: EndpointRequest): Attachment {
+    const network = this.find(request.network);
+    return this.#deps.db.transaction(() => {
+      if (this.records.endpointsOf(containerId).some((e) => e.networkId === network.id)) {
+        throw new FailedPreconditionError(`The container is already connected to network ${network.name}`);
+      }
+      const subnet = parseSubnet(network.subnet);
+      const gateway = parseIpv4(network.gateway) ?? 0;
+      const used = new Set(this.records.endpoints(network.id).map((e) => parseIpv4(e.ip) ?? 0));
+      let address: number;
+      if (request.ip !== undefined && request.ip !== '') {
+        if (network.name === defaultNetworkName) {
+          throw new InvalidArgumentError('user specified IP address is supported on user defined networks only', { hint: 'Create a network with "berth network create --subnet ..." and use --network' });
+        }
+        address = checkStaticAddress(subnet, gateway, used, request.ip, network.name);
+      } else {
+        const free = nextFreeAddress(subnet, gateway, used);
+        if (free === undefined) throw new FailedPreconditionError(`No address is left on network ${network.name} (${network.subnet})`, { hint: 'Remove containers from it, or use a network with a larger subnet' });
+        address = free;
+      }
+      const endpoint = {
+        networkId: network.id, containerId, ip: formatIpv4(address), mac: request.mac !== undefined && request.mac !== '' ? checkMac(request.mac) : macFor(address),
+        aliases: [...(request.aliases ?? [])], staticIp: request.ip !== undefined && request.ip !== '',
+      };
+      if (network.name === defaultNetworkName && endpoint.aliases.length > 0) {
+        throw new InvalidArgumentError('network-scoped aliases are only supported for user-defined networks');
+      }
+      this.records.insertEndpoint(endpoint);
+      const inserted = this.records.endpointsOf(containerId).find((e) => e.networkId === network.id);
+      if (inserted === undefined) throw new Error('endpoint vanished');
+      return { network, endpoint: inserted };
+    });
+  }
+
+  /** The container's networks, in order (the first gives the default route). */
+  attachments(containerId: string): Attachment[] {
+    return this.records.endpointsOf(containerId).flatMap((endpoint) => {
+      const network = this.records.byId(endpoint.networkId);
+      return network === undefined ? [] : [{ network, endpoint }];
+    });
+  }
+
+  /** Releases a removed container's leases (and ports, should any be left). */
+  release(containerId: string): void {
+    this.#deps.db.transaction(() => {
+      this.records.deleteEndpointsOf(containerId);
+      if (this.records.deletePortsOf(containerId) > 0) this.#applyRules();
+    });
+  }
+
+  /** Makes the network's bridge when it is missing, with berth's rules (after a reboot, or first use). */
+  #ensureBridge(network: NetworkRecord): void {
+    if (bridgeExists(network.bridge)) return;
+    const prefix = network.subnet.split('/')[1] ?? '';
+    ensureBridge(this.#deps.program(), { name: network.bridge, address: `${network.gateway}/${prefix}`, mtu: this.#mtu });
+    // DNAT to a container of connections to 127.0.0.1 needs the bridge to route loopback
+    // sources (docker sets the same with its userland proxy off); the table's guard chain
+    // drops packets from bridges to 127.0.0.0/8.
+    writeFileSync(`/proc/sys/net/ipv4/conf/${network.bridge}/route_localnet`, '1');
+    writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    this.#deps.db.transaction(() => this.#applyRules());
+  }
+
+  /** Writes berth's nftables table from the records. Call inside a transaction (it serializes writers). */
+  #applyRules(): void {
+    const networks = this.records.list().map((n) => ({ bridge: n.bridge, subnet: n.subnet, internal: n.internal }));
+    const ips = new Map(this.records.allEndpoints().map((e) => [e.containerId, e]));
+    const ports = this.records.ports().flatMap((p) => {
+      const e = ips.get(p.containerId);
+      return e === undefined ? [] : [{ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: e.ip, containerPort: p.containerPort }];
+    });
+    applyScript(rulesetScript(this.#deps.table, networks, ports));
+  }
+
+  /** Writes the table again (reconcile, system prune). */
+  refreshRules(): void {
+    this.#deps.db.transaction(() => this.#applyRules());
+  }
+
+  /**
+   * Sets up a container's network before it starts: its namespace at `netns`, a veth pair
+   * on each of its networks' bridges, and its published ports. Returns the ports as
+   * published (with the host ports chosen for "-p 80"). Undoes everything on failure.
+   */
+  async setup(containerId: string, netns: string, ports: readonly PortBinding[]): Promise<PublishedPort[]> {
+    const attachments = this.attachments(containerId);
+    const program = this.#deps.program();
+    try {
+      attachments.forEach(({ network, endpoint }, i) => {
+        this.#ensureBridge(network);
+        const prefix = network.subnet.split('/')[1] ?? '';
+        attachInterface(program, {
+          netns, create: i === 0, bridge: network.bridge, hostIf: hostInterfaceName(containerId, network.id), ifName: `eth${i}`, mac: endpoint.mac,
+          address: `${endpoint.ip}/${prefix}`, gateway: i === 0 && !network.internal ? network.gateway : undefined, mtu: this.#mtu,
+        });
+      });
+      const published = ports.length === 0 ? [] : await this.#publish(containerId, ports);
+      if (attachments.some((a) => a.network.dns)) await this.#deps.ensureDns();
+      return published;
+    } catch (err) {
+      this.teardown(containerId, netns);
+      throw err;
+    }
+  }
+
+  /** Chooses free host ports and records the container's ports, then writes the rules. */
+  async #publish(containerId: string, bindings: readonly PortBinding[]): Promise<PublishedPort[]> {
+    const chosen: PublishedPort[] = [];
+    for (const b of bindings) {
+      const hostIp = b.hostIp === '0.0.0.0' ? '' : b.hostIp;
+      const taken = (port: number): boolean => [...this.records.ports(), ...chosen].some((p) => p.protocol === b.protocol && p.hostPort === port && (p.hostIp === '' || hostIp === '' || p.hostIp === hostIp));
+      let hostPort = b.hostPort;
+      if (hostPort === 0 || b.hostPortEnd !== undefined) {
+        const candidates = b.hostPortEnd !== undefined ? range(b.hostPort, b.hostPortEnd) : [];
+        let found: number | undefined;
+        for (const c of candidates) {
+          if (!taken(c) && await portFree(b.protocol, hostIp, c)) {
+            found = c;
+            break;
+          }
+        }
+        for (let attempt = 0; found === undefined && candidates.length === 0 && attempt < 20; attempt++) {
+          const c = await freePort(b.protocol, hostIp);
+          if (!taken(c)) found = c;
+        }
+        if (found === undefined) throw new FailedPreconditionError(`No free host port for ${b.containerPort}/${b.protocol} in ${b.hostPort}-${b.hostPortEnd ?? b.hostPort}`);
+        hostPort = found;
+      } else if (taken(hostPort) || !(await portFree(b.protocol, hostIp, hostPort))) {
+        throw new FailedPreconditionError(`Bind for ${hostIp === '' ? '0.0.0.0' : hostIp}:${hostPort} failed: port is already allocated`, {
+          hint: `Another container or program uses ${b.protocol} port ${hostPort}; publish on another host port`,
+        });
+      }
+      chosen.push({ containerId, protocol: b.protocol, hostIp, hostPort, containerPort: b.containerPort });
+    }
+    this.#deps.db.transaction(() => {
+      for (const p of chosen) {
+        try {
+          this.records.insertPort(p);
+        } catch (err) {
+          // Another berth took the port between the check and now.
+          throw new FailedPreconditionError(`Bind for ${p.hostIp === '' ? '0.0.0.0' : p.hostIp}:${p.hostPort} failed: port is already allocated`, { cause: err });
+        }
+      }
+      this.#applyRules();
+    });
+    return chosen;
+  }
+
+  /**
+   * Undoes {@link setup}: the published ports and their rules, the veth pairs and the
+   * namespace. Idempotent; the leases stay (they go with the container).
+   */
+  teardown(containerId: string, netns: string): void {
+    this.#deps.db.transaction(() => {
+      if (this.records.deletePortsOf(containerId) > 0) this.#applyRules();
+    });
+    // Unmounting the namespace is enough: once the container's processes are gone it goes,
+    // and the kernel deletes its veth pairs with it (in the background, where deleting each
+    // host end here would wait out an RCU grace period apiece, 20-50 ms).
+    detachInterface(this.#deps.program(), { netns, removeNetns: true });
+  }
+
+  /**
+   * docker network connect of a running container: a lease and a veth pair into its
+   * namespace (eth<N> with the lowest free N). A container that is not running only gets
+   * the lease; its next start sets the interface up.
+   */
+  async connect(containerId: string, request: EndpointRequest, live: { netns: string; pid: number } | undefined): Promise<Attachment> {
+    const attachment = this.allocate(containerId, request);
+    if (live === undefined) return attachment;
+    try {
+      const { network, endpoint } = attachment;
+      this.#ensureBridge(network);
+      const prefix = network.subnet.split('/')[1] ?? '';
+      attachInterface(this.#deps.program(), {
+        netns: live.netns, create: false, bridge: network.bridge, hostIf: hostInterfaceName(containerId, network.id), ifName: freeInterfaceName(live.pid),
+        mac: endpoint.mac, address: `${endpoint.ip}/${prefix}`, mtu: this.#mtu,
+      });
+      if (network.dns) await this.#deps.ensureDns();
+      return attachment;
+    } catch (err) {
+      this.records.deleteEndpoint(attachment.network.id, containerId);
+      throw err;
+    }
+  }
+
+  /** docker network disconnect: the veth pair (if it is up) and the lease. */
+  disconnect(containerId: string, input: string): NetworkRecord {
+    const network = this.find(input);
+    if (!this.records.endpointsOf(containerId).some((e) => e.networkId === network.id)) {
+      throw new NotFoundError(`container is not connected to network ${network.name}`);
+    }
+    detachInterface(this.#deps.program(), { netns: '/nonexistent', hostIf: hostInterfaceName(containerId, network.id), removeNetns: false });
+    this.#deps.db.transaction(() => {
+      this.records.deleteEndpoint(network.id, containerId);
+      if (this.records.portsOf(containerId).length > 0) this.#applyRules();
+    });
+    return network;
+  }
+
+  /**
+   * After a crash: the namespaces (`netnsIds`, this store's containers' only: the
+   * directory is shared by stores) and ports of containers that are not running are torn
+   * down, the leases of containers that are gone released, and the rules written again.
+   * Returns what was cleaned.
+   */
+  reconcile(running: (containerId: string) => boolean | undefined, netnsIds: readonly string[]): string[] {
+    const cleaned: string[] = [];
+    for (const id of netnsIds) {
+      if (running(id) !== false) continue;
+      this.teardown(id, this.#deps.layout.netnsPath(id));
+      cleaned.push(`network namespace ${id}`);
+    }
+    for (const e of this.records.allEndpoints()) {
+      if (running(e.containerId) !== undefined) continue;
+      this.release(e.containerId);
+      cleaned.push(`address lease ${e.ip} of removed container ${e.containerId}`);
+    }
+    this.#deps.db.transaction(() => {
+      for (const p of this.records.ports()) {
+        if (running(p.containerId) !== true) this.records.deletePortsOf(p.containerId);
+      }
+      if (this.records.list().length > 0) this.#applyRules();
+    });
+    return cleaned;
+  }
+
+  /** Upstream name servers for containers: the configuration's "dns", else the host's. */
+  get upstreamDns(): readonly string[] | undefined {
+    return this.#deps.config.dns;
+  }
+}
+
+function range(from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let p = from; p <= to; p++) out.push(p);
+  return out;
+}
+
+/** The lowest ethN that the container's namespace does not have (from its /proc/PID/net/dev). */
+function freeInterfaceName(pid: number): string {
+  let names = new Set<string>();
+  try {
+    names = new Set(readFileSync(`/proc/${pid}/net/dev`, 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]?.trim() ?? ''));
+  } catch {
+    // gone: the attach fails with its own message
+  }
+  for (let i = 0; ; i++) if (!names.has(`eth${i}`)) return `eth${i}`;
+}
+
+/** True when `protocol` port `port` of `hostIp` ('' for all) can be bound on the host now. */
+async function portFree(protocol: string, hostIp: string, port: number): Promise<boolean> {
+  return (await bindPort(protocol, hostIp, port)) !== undefined;
+}
+
+/** A port the kernel gives for binding port 0 (its ephemeral range, as docker's allocator uses). */
+async function freePort(protocol: string, hostIp: string): Promise<number> {
+  const port = await bindPort(protocol, hostIp, 0);
+  if (port === undefined) throw new FailedPreconditionError(`Cannot find a free ${protocol} port on ${hostIp === '' ? '0.0.0.0' : hostIp}`);
+  return port;
+}
+
+/** Binds and closes at once; the port bound, or undefined when the bind failed. */
+function bindPort(protocol: string, hostIp: string, port: number): Promise<number | undefined> {
+  const host = hostIp === '' ? '0.0.0.0' : hostIp;
+  return new Promise((resolve) => {
+    if (protocol === 'udp') {
+      const s = createSocket('udp4');
+      s.once('error', () => {
+        s.close();
+        resolve(undefined);
+      });
+      s.bind({ address: host, port, exclusive: true }, () => {
+        const bound = s.address().port;
+        s.close(() => resolve(bound));
+      });
+      return;
+    }
+    const server = createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen({ host, port, exclusive: true }, () => {
+      const address = server.address();
+      const bound = typeof address === 'object' && address !== null ? address.port : undefined;
+      server.close(() => resolve(bound));
+    });
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * berth-net (runtime/native/net.c), the static program that makes bridges, network
+ * namespaces and veth pairs through rtnetlink: one short synchronous run per step, on the
+ * hot path of `run` (a spawn costs about a millisecond; `ip` would take several runs).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NetworkError, UnsupportedError } from '../common/errors.js';
+
+/**
+ * dist/native/berth-net: next to the bundle, or in the repository above this module when
+ * it runs from sources (tests); BERTH_NATIVE_DIR overrides, as for the other programs.
+ */
+export function findNetProgram(env: NodeJS.ProcessEnv = process.env): string {
+  const override = env['BERTH_NATIVE_DIR'];
+  const candidates: string[] = override !== undefined && override !== '' ? [override] : [];
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let level = 0; level < 5; level++) {
+    candidates.push(join(dir, 'native'), join(dir, 'dist', 'native'));
+    dir = dirname(dir);
+  }
+  for (const c of candidates) {
+    const path = join(c, 'berth-net');
+    if (existsSync(path)) return path;
+  }
+  throw new UnsupportedError('berth-net is not built', { hint: 'Run "npm run build" (it runs make -C runtime/native)' });
+}
+
+export interface AttachOptions {
+  /** Where the container's network namespace is (or, with `create`, is to be) bind-mounted. */
+  readonly netns: string;
+  readonly create: boolean;
+  readonly bridge: string;
+  /** The veth end on the bridge, in the host's namespace. */
+  readonly hostIf: string;
+  /** The other end's name in the container's namespace (eth0). */
+  readonly ifName: string;
+  readonly mac: string;
+  /** The container's address with the subnet's prefix length: 10.77.0.2/16. */
+  readonly address: string;
+  /** The default route's gateway; none on an internal network or a second network. */
+  readonly gateway?: string | undefined;
+  readonly mtu?: number | undefined;
+}
+
+function run(program: string, args: readonly string[]): void {
+  const r = spawnSync(program, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (r.error !== undefined) throw new NetworkError(`Cannot run ${program}: ${r.error.message}`, { hint: 'Run "npm run build"' });
+  if (r.status !== 0) {
+    const line = r.stderr.trim().split('\n').at(-1) ?? '';
+    throw new NetworkError(line.replace(/^berth-net: /, '') || `berth-net ${args[0] ?? ''} failed (${r.status ?? r.signal ?? '?'})`);
+  }
+}
+
+/** A veth pair from `bridge` into the container's namespace (made first with `create`). */
+export function attachInterface(program: string, o: AttachOptions): void {
+  const args = ['attach', '--netns', o.netns, '--bridge', o.bridge, '--host-if', o.hostIf, '--if', o.ifName, '--mac', o.mac, '--addr', o.address];
+  if (o.create) args.push('--create');
+  if (o.gateway !== undefined) args.push('--gateway', o.gateway);
+  if (o.mtu !== undefined) args.push('--mtu', String(o.mtu));
+  run(program, args);
+}
+
+/** Deletes the host end of a veth pair (and so the pair), and with `removeNetns` the namespace's mount. Idempotent. */
+export function detachInterface(program: string, o: { netns: string; hostIf?: string | undefined; removeNetns: boolean }): void {
+  const args = ['detach', '--netns', o.netns];
+  if (o.hostIf !== undefined) args.push('--host-if', o.hostIf);
+  if (o.removeNetns) args.push('--remove-netns');
+  run(program, args);
+}
+
+/** Makes the bridge if it is missing, with its address, up. */
+export function ensureBridge(program: string, o: { name: string; address: string; mtu?: number | undefined }): void {
+  run(program, ['bridge', '--name', o.name, '--addr', o.address, ...(o.mtu === undefined ? [] : ['--mtu', String(o.mtu)])]);
+}
+
+/** Deletes a bridge; a missing one is fine. */
+export function removeBridge(program: string, name: string): void {
+  run(program, ['bridge-del', '--name', name]);
+}
