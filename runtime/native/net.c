@@ -9,8 +9,8 @@
  *                    --mac MAC --addr CIDR [--gateway IP] [--mtu N]
  *       with --create a new network namespace is bind-mounted at PATH (as `ip netns add`
  *       does: PATH's directory a shared mount point); then a veth pair: VETH on BR in the
- *       host's namespace, IFNAME with MAC and CIDR in PATH's, up, with lo, and the default
- *       route via IP. Undone when a step fails.
+ *       host's namespace (in hairpin mode), IFNAME with MAC and CIDR in PATH's, up, with lo,
+ *       and the default route via IP. Undone when a step fails.
  *   berth-net detach --netns PATH [--host-if VETH] [--remove-netns]
  *       delete VETH (and so its peer); unmount and remove PATH. Missing things are fine.
  * Exit 0, 1 with one line "berth-net: WHAT: ERROR" on stderr, 2 for bad usage. */
@@ -349,6 +349,18 @@ static int cmd_attach(struct opts *o) {
     goto out;
   }
   made = true;
+  /* Hairpin: with br_netfilter a container's connection to its own published port is
+   * DNATed on the bridge and has to leave by the port it came in (docker sets the same
+   * when it runs without its userland proxy). */
+  char sys[128];
+  snprintf(sys, sizeof(sys), "/sys/class/net/%s/brport/hairpin_mode", o->host_if);
+  int hp = open(sys, O_WRONLY | O_CLOEXEC);
+  if (hp < 0 || write(hp, "1", 1) != 1) {
+    fail(errno, "set hairpin mode on %s", o->host_if);
+    if (hp >= 0) close(hp);
+    goto out;
+  }
+  close(hp);
   err = link_up(fd, (int)if_nametoindex(o->host_if), 0);
   if (err < 0) {
     fail(-err, "set %s up", o->host_if);

@@ -78,8 +78,8 @@ describe.skipIf(skip !== undefined)('the default bridge network', () => {
     return String((doc['NetworkSettings'] as Record<string, unknown>)['IPAddress']);
   }
 
-  /** A TCP server in the container on `port` that answers each connection with `reply` (busybox nc). */
-  const tcpServer = (port: number, reply: string): string[] => ['sh', '-c', `while true; do echo ${reply} | nc -l -p ${port}; done`];
+  /** A TCP server in the container on `port` that answers each connection with `reply` (busybox nc, persistent). */
+  const tcpServer = (port: number, reply: string): string[] => ['nc', '-ll', '-p', String(port), '-e', 'echo', reply];
 
   it('gives the container eth0 with an address of the subnet, the default route, lo, and its address in /etc/hosts', async () => {
     const { stdout } = await h.berthOk(['run', '--rm', '--hostname', 'probe-host', h.image, 'sh', '-c', 'ip -4 addr show; ip route; cat /etc/hosts; cat /etc/resolv.conf']);
@@ -106,7 +106,7 @@ describe.skipIf(skip !== undefined)('the default bridge network', () => {
   });
 
   it('publishes TCP on 127.0.0.1 and on the host\'s addresses, and UDP; port and inspect show them; the container reaches its own port (hairpin)', async () => {
-    await h.withContainer(['-p', '18431:7000', '-p', '18432:7001/udp', '-p', '127.0.0.1::7000'], ['sh', '-c', `/probe --udp-echo 7001 & ${tcpServer(7000, 'tcp-answer').slice(2).join(' ')}`], async (id) => {
+    await h.withContainer(['-p', '18431:7000', '-p', '18432:7001/udp', '-p', '127.0.0.1::7000'], ['sh', '-c', `/probe --udp-echo 7001 & exec ${tcpServer(7000, 'tcp-answer').join(' ')}`], async (id) => {
       await h.waitForLog(id, 'listening on udp 7001');
       expect(await tcpExchange('127.0.0.1', 18431, '')).toContain('tcp-answer');
       expect(await tcpExchange(h.network.gateway, 18431, '')).toContain('tcp-answer');
