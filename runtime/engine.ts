@@ -31,7 +31,7 @@ import { VolumeStore } from './volumes.js';
 import { copyFromContainer, copyToContainer } from './copy.js';
 import { containerChanges, type Change } from './diff.js';
 import { createArgs, findRuntime, mountOverlay, runtimeCommand, unmountIfMounted, type ExternalRuntime } from './external.js';
-import { currentHardLimits, hostCapabilities, hostResources, monitorAlive, readImageFile } from './host.js';
+import { currentHardLimits, hostCapabilities, hostResources, monitorAlive, processMentions, readImageFile } from './host.js';
 import { parseSignal } from './signals.js';
 import { checkResources, noResources, normalizeResources, ociResources, type ResourceConfig } from './resources.js';
 import type { Attachment, NetworkManager, PublishedPort } from '../network/index.js';
@@ -665,7 +665,9 @@ export class ContainerEngine {
     const lowers = await this.#lowers(record);
     for (const f of ['exit.json', 'exec.fifo']) await unlink(join(dir, f)).catch(() => undefined);
     let created: { pid: number; monitorPid: number };
-    // What the last run left (its exit command may not have run yet) goes first.
+    // The last run's monitor becomes its exit command (`container cleanup`, which tears the
+    // network down): let it finish first, or it would tear down the network made here.
+    for (const deadline = Date.now() + 10_000; processMentions(record.monitorPid, record.id) && Date.now() < deadline;) await sleep(5);
     await this.#networkDown(record, { release: false });
     const holdPorts = await this.#networkUp(record.id, record.config);
     try {

@@ -23,6 +23,21 @@ export function monitorAlive(pid: number): boolean {
   }
 }
 
+/**
+ * True while `pid` runs with `text` in its command line (not a zombie): a container's
+ * monitor (its --dir names the container) or the exit command it became (which names it).
+ */
+export function processMentions(pid: number, text: string): boolean {
+  if (pid <= 0) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X' && readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(text);
+  } catch {
+    return false;
+  }
+}
+
 /** The capabilities this process may hand on (its bounding set): what --privileged gives. */
 export function hostCapabilities(): string[] {
   const status = readFileSync('/proc/self/status', 'latin1');

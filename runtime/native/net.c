@@ -343,7 +343,14 @@ static int cmd_attach(struct opts *o) {
   nest_end(&r, peer);
   nest_end(&r, data);
   nest_end(&r, info);
+  struct req again = r;
   int err = talk(fd, &r);
+  if (err == -EEXIST) {
+    /* The same container's pair from its last run: the kernel deletes a pair when its
+     * namespace goes, but in the background, and a quick restart can come first. */
+    if (delete_link(fd, o->host_if) < 0) goto out;
+    err = talk(fd, &again);
+  }
   if (err < 0) {
     fail(-err, "create veth %s on bridge %s", o->host_if, o->bridge);
     goto out;

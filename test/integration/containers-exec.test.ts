@@ -204,8 +204,9 @@ describe.skipIf(skip !== undefined)('berth oci', () => {
   });
 
   it('create, state, start, exec, kill and delete follow the runtime spec', async () => {
-    // A bundle from the test image: its rootfs and a config.json that berth writes for run.
-    const id = await h.runDetached([], ['sleep', '60']);
+    // A bundle from the test image: its rootfs and a config.json that berth writes for run
+    // (with --network none: on a network, the config joins that container's own namespace).
+    const id = await h.runDetached(['--network', 'none'], ['sleep', '60']);
     const config = JSON.parse(await readFile(join(h.containerDir(id), 'config.json'), 'utf8')) as Record<string, unknown> & { root: { path: string }; process: { args: string[] }; linux: Record<string, unknown> };
     const rootfs = join(work, 'rootfs');
     await (await import('node:fs/promises')).mkdir(rootfs);
