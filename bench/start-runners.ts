@@ -8,6 +8,7 @@
  * {@link PodmanRunner} set up the store or daemon, pull the image before timing, check it and
  * tear everything down; this module adds the `run` commands.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DockerRunner, dockerSocket } from './docker.js';
@@ -82,10 +83,16 @@ export class BerthEngine extends Engine {
     this.root = join(dir, 'root');
   }
 
+  /** The store's default bridge: its own, with a subnet no other berth store uses here. */
+  static readonly bridge = 'berthbench0';
+  static readonly bip = '10.76.0.1/24';
+
   protected async setup(): Promise<void> {
     await mkdir(join(this.#ctx.work, 'berth'), { recursive: true });
     await this.#puller.setup();
     await pullWith(this.#puller);
+    // After the pull, which starts from an empty root.
+    await writeFile(join(this.root, 'config.json'), `${JSON.stringify({ bridge: BerthEngine.bridge, bip: BerthEngine.bip })}\n`);
     this.version = /\((.*)\)$/.exec(this.#puller.label())?.[1] ?? '';
   }
 
@@ -114,6 +121,10 @@ export class BerthEngine extends Engine {
       throw new Error(`berth rm -f failed (${lastLines(why, 2)}); killed ${killed} left-over container process(es) by pid and removed their cgroups`);
     } finally {
       await this.#waitForStragglers();
+      // The bridge and nftables table berth made for this store (its table is named by the root).
+      await output('ip', ['link', 'del', BerthEngine.bridge]).catch(() => undefined);
+      const table = `berth_${createHash('sha256').update(this.root).digest('hex').slice(0, 10)}`;
+      await output('nft', ['delete', 'table', 'ip', table]).catch(() => undefined);
       await this.#puller.teardown();
     }
   }
@@ -465,7 +476,7 @@ export function berthRunner(engines: Engines, ctx: StartContext, network: 'none'
   const net = network === 'none' ? ['--network', 'none'] : [];
   return new ContainerRunner({
     id: `${network === 'none' ? 'berth' : 'berth-default'}${flags.suffix}`,
-    label: (v) => `berth run --rm${network === 'none' ? ' --network none' : ' (default network: none)'}${flagText(flags)}${v === '' ? '' : ` (${v})`}`,
+    label: (v) => `berth run --rm${network === 'none' ? ' --network none' : ', default network (bridge)'}${flagText(flags)}${v === '' ? '' : ` (${v})`}`,
     engines: [e], engine: e,
     command: (argv) => e.spec(['run', '--rm', ...net, ...flags.args, ctx.ref, ...argv]),
   });

@@ -58,6 +58,8 @@ export interface CreateNetworkOptions {
   readonly gateway?: string | undefined;
   readonly internal?: boolean | undefined;
   readonly labels?: Readonly<Record<string, string>> | undefined;
+  /** Driver options (-o): docker's com.docker.network.driver.mtu and com.docker.network.bridge.name. */
+  readonly options?: Readonly<Record<string, string>> | undefined;
 }
 
 /** A container's request for a place on a network (create's --network, --ip, ...; connect). */
@@ -111,8 +113,9 @@ export class NetworkManager {
     this.records = new NetworkRecords(deps.db);
   }
 
-  get #mtu(): number {
-    return this.#deps.config.mtu ?? defaultMtu;
+  /** The network's MTU: its own (`-o com.docker.network.driver.mtu`), else the configuration's. */
+  #mtu(network: NetworkRecord): number {
+    return network.mtu > 0 ? network.mtu : this.#deps.config.mtu ?? defaultMtu;
   }
 
   /** The pseudo-networks docker lists besides bridges: they have no records. */
@@ -139,7 +142,7 @@ export class NetworkManager {
       }
       this.#checkSubnet(bip.subnet, defaultNetworkName, now?.bridge);
       const record: NetworkRecord = {
-        id: randomBytes(32).toString('hex'), name: defaultNetworkName, driver: 'bridge', bridge, subnet, gateway, internal: false, dns: false,
+        id: randomBytes(32).toString('hex'), name: defaultNetworkName, driver: 'bridge', bridge, subnet, gateway, internal: false, dns: false, mtu: 0,
         created: new Date().toISOString(), labels: {},
       };
       this.records.insert(record);
@@ -215,9 +218,11 @@ export class NetworkManager {
         gateway = checkStaticAddress(subnet, -1, new Set(), options.gateway, name);
       }
       const id = randomBytes(32).toString('hex');
+      const { mtu, bridge } = driverOptions(options.options ?? {});
+      if (bridge !== undefined && bridgeExists(bridge)) throw new FailedPreconditionError(`The host already has an interface named ${bridge}`, { hint: 'Choose another com.docker.network.bridge.name' });
       const record: NetworkRecord = {
-        id, name, driver, bridge: `br-${id.slice(0, 12)}`, subnet: subnetString(subnet), gateway: formatIpv4(gateway),
-        internal: options.internal === true, dns: true, created: new Date().toISOString(), labels: { ...(options.labels ?? {}) },
+        id, name, driver, bridge: bridge ?? `br-${id.slice(0, 12)}`, subnet: subnetString(subnet), gateway: formatIpv4(gateway),
+        internal: options.internal === true, dns: true, mtu, created: new Date().toISOString(), labels: { ...(options.labels ?? {}) },
       };
       this.records.insert(record);
       this.#applyRules();
@@ -318,9 +323,15 @@ export class NetworkManager {
 
   /** Makes the network's bridge when it is missing, with berth's rules (after a reboot, or first use). */
   #ensureBridge(network: NetworkRecord): void {
-    if (bridgeExists(network.bridge)) return;
+    if (bridgeExists(network.bridge)) {
+      // Never take over another interface of the host by name.
+      if (!existsSync(`/sys/class/net/${network.bridge}/bridge`)) {
+        throw new FailedPreconditionError(`The host's interface ${network.bridge} of network ${network.name} is not a bridge`, { hint: 'Give the network another bridge name' });
+      }
+      return;
+    }
     const prefix = network.subnet.split('/')[1] ?? '';
-    ensureBridge(this.#deps.program(), { name: network.bridge, address: `${network.gateway}/${prefix}`, mtu: this.#mtu });
+    ensureBridge(this.#deps.program(), { name: network.bridge, address: `${network.gateway}/${prefix}`, mtu: this.#mtu(network) });
     // DNAT to a container of connections to 127.0.0.1 needs the bridge to route loopback
     // sources (docker sets the same with its userland proxy off); the table's guard chain
     // drops packets from bridges to 127.0.0.0/8.
@@ -354,19 +365,19 @@ export class NetworkManager {
     const attachments = this.attachments(containerId);
     const program = this.#deps.program();
     try {
-      attachments.forEach(({ network, endpoint }, i) => {
+      for (const [i, { network, endpoint }] of attachments.entries()) {
         this.#ensureBridge(network);
         const prefix = network.subnet.split('/')[1] ?? '';
-        attachInterface(program, {
+        await attachInterface(program, {
           netns, create: i === 0, bridge: network.bridge, hostIf: hostInterfaceName(containerId, network.id), ifName: `eth${i}`, mac: endpoint.mac,
-          address: `${endpoint.ip}/${prefix}`, gateway: i === 0 && !network.internal ? network.gateway : undefined, mtu: this.#mtu,
+          address: `${endpoint.ip}/${prefix}`, gateway: i === 0 && !network.internal ? network.gateway : undefined, mtu: this.#mtu(network),
         });
-      });
+      }
       const published = ports.length === 0 ? [] : await this.#publish(containerId, ports);
       if (attachments.some((a) => a.network.dns)) await this.#deps.ensureDns();
       return published;
     } catch (err) {
-      this.teardown(containerId, netns);
+      await this.teardown(containerId, netns);
       throw err;
     }
   }
@@ -418,14 +429,14 @@ export class NetworkManager {
    * Undoes {@link setup}: the published ports and their rules, the veth pairs and the
    * namespace. Idempotent; the leases stay (they go with the container).
    */
-  teardown(containerId: string, netns: string): void {
+  async teardown(containerId: string, netns: string): Promise<void> {
     this.#deps.db.transaction(() => {
       if (this.records.deletePortsOf(containerId) > 0) this.#applyRules();
     });
     // Unmounting the namespace is enough: once the container's processes are gone it goes,
     // and the kernel deletes its veth pairs with it (in the background, where deleting each
     // host end here would wait out an RCU grace period apiece, 20-50 ms).
-    detachInterface(this.#deps.program(), { netns, removeNetns: true });
+    await detachInterface(this.#deps.program(), { netns, removeNetns: true });
   }
 
   /**
@@ -440,9 +451,9 @@ export class NetworkManager {
       const { network, endpoint } = attachment;
       this.#ensureBridge(network);
       const prefix = network.subnet.split('/')[1] ?? '';
-      attachInterface(this.#deps.program(), {
+      await attachInterface(this.#deps.program(), {
         netns: live.netns, create: false, bridge: network.bridge, hostIf: hostInterfaceName(containerId, network.id), ifName: freeInterfaceName(live.pid),
-        mac: endpoint.mac, address: `${endpoint.ip}/${prefix}`, mtu: this.#mtu,
+        mac: endpoint.mac, address: `${endpoint.ip}/${prefix}`, mtu: this.#mtu(network),
       });
       if (network.dns) await this.#deps.ensureDns();
       return attachment;
@@ -453,12 +464,12 @@ export class NetworkManager {
   }
 
   /** docker network disconnect: the veth pair (if it is up) and the lease. */
-  disconnect(containerId: string, input: string): NetworkRecord {
+  async disconnect(containerId: string, input: string): Promise<NetworkRecord> {
     const network = this.find(input);
     if (!this.records.endpointsOf(containerId).some((e) => e.networkId === network.id)) {
       throw new NotFoundError(`container is not connected to network ${network.name}`);
     }
-    detachInterface(this.#deps.program(), { netns: '/nonexistent', hostIf: hostInterfaceName(containerId, network.id), removeNetns: false });
+    await detachInterface(this.#deps.program(), { netns: '/nonexistent', hostIf: hostInterfaceName(containerId, network.id), removeNetns: false });
     this.#deps.db.transaction(() => {
       this.records.deleteEndpoint(network.id, containerId);
       if (this.records.portsOf(containerId).length > 0) this.#applyRules();
@@ -472,11 +483,11 @@ export class NetworkManager {
    * down, the leases of containers that are gone released, and the rules written again.
    * Returns what was cleaned.
    */
-  reconcile(running: (containerId: string) => boolean | undefined, netnsIds: readonly string[]): string[] {
+  async reconcile(running: (containerId: string) => boolean | undefined, netnsIds: readonly string[]): Promise<string[]> {
     const cleaned: string[] = [];
     for (const id of netnsIds) {
       if (running(id) !== false) continue;
-      this.teardown(id, this.#deps.layout.netnsPath(id));
+      await this.teardown(id, this.#deps.layout.netnsPath(id));
       cleaned.push(`network namespace ${id}`);
     }
     for (const e of this.records.allEndpoints()) {
@@ -497,6 +508,24 @@ export class NetworkManager {
   get upstreamDns(): readonly string[] | undefined {
     return this.#deps.config.dns;
   }
+}
+
+/** docker's bridge driver options that berth takes (`network create -o KEY=VALUE`). */
+function driverOptions(options: Readonly<Record<string, string>>): { mtu: number; bridge?: string } {
+  let mtu = 0;
+  let bridge: string | undefined;
+  for (const [key, value] of Object.entries(options)) {
+    if (key === 'com.docker.network.driver.mtu') {
+      mtu = Number(value);
+      if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new InvalidArgumentError(`Invalid MTU "${value}": give an integer from 576 to 65535`);
+    } else if (key === 'com.docker.network.bridge.name') {
+      if (!/^[A-Za-z0-9_.-]{1,15}$/.test(value)) throw new InvalidArgumentError(`Invalid bridge name "${value}": at most 15 letters, digits, _ . -`);
+      bridge = value;
+    } else {
+      throw new InvalidArgumentError(`Unsupported network option "${key}"`, { hint: 'berth takes com.docker.network.driver.mtu and com.docker.network.bridge.name' });
+    }
+  }
+  return bridge === undefined ? { mtu } : { mtu, bridge };
 }
 
 function range(from: number, to: number): number[] {

@@ -3,7 +3,7 @@
  * namespaces and veth pairs through rtnetlink: one short synchronous run per step, on the
  * hot path of `run` (a spawn costs about a millisecond; `ip` would take several runs).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,30 +45,48 @@ export interface AttachOptions {
   readonly mtu?: number | undefined;
 }
 
+function failure(args: readonly string[], stderr: string, status: string): NetworkError {
+  const line = stderr.trim().split('\n').at(-1) ?? '';
+  return new NetworkError(line.replace(/^berth-net: /, '') || `berth-net ${args[0] ?? ''} failed (${status})`);
+}
+
 function run(program: string, args: readonly string[]): void {
   const r = spawnSync(program, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (r.error !== undefined) throw new NetworkError(`Cannot run ${program}: ${r.error.message}`, { hint: 'Run "npm run build"' });
-  if (r.status !== 0) {
-    const line = r.stderr.trim().split('\n').at(-1) ?? '';
-    throw new NetworkError(line.replace(/^berth-net: /, '') || `berth-net ${args[0] ?? ''} failed (${r.status ?? r.signal ?? '?'})`);
-  }
+  if (r.status !== 0) throw failure(args, r.stderr, String(r.status ?? r.signal ?? '?'));
+}
+
+/**
+ * As {@link run}, without blocking: the container's network is made while berth builds its
+ * config and cgroup, and torn down while its directory is removed.
+ */
+function runAsync(program: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.once('error', (err) => reject(new NetworkError(`Cannot run ${program}: ${err.message}`, { hint: 'Run "npm run build"' })));
+    child.once('close', (code, signal) => (code === 0 ? resolve() : reject(failure(args, stderr, String(code ?? signal ?? '?')))));
+  });
 }
 
 /** A veth pair from `bridge` into the container's namespace (made first with `create`). */
-export function attachInterface(program: string, o: AttachOptions): void {
+export function attachInterface(program: string, o: AttachOptions): Promise<void> {
   const args = ['attach', '--netns', o.netns, '--bridge', o.bridge, '--host-if', o.hostIf, '--if', o.ifName, '--mac', o.mac, '--addr', o.address];
   if (o.create) args.push('--create');
   if (o.gateway !== undefined) args.push('--gateway', o.gateway);
   if (o.mtu !== undefined) args.push('--mtu', String(o.mtu));
-  run(program, args);
+  return runAsync(program, args);
 }
 
 /** Deletes the host end of a veth pair (and so the pair), and with `removeNetns` the namespace's mount. Idempotent. */
-export function detachInterface(program: string, o: { netns: string; hostIf?: string | undefined; removeNetns: boolean }): void {
+export function detachInterface(program: string, o: { netns: string; hostIf?: string | undefined; removeNetns: boolean }): Promise<void> {
   const args = ['detach', '--netns', o.netns];
   if (o.hostIf !== undefined) args.push('--host-if', o.hostIf);
   if (o.removeNetns) args.push('--remove-netns');
-  run(program, args);
+  return runAsync(program, args);
 }
 
 /** Makes the bridge if it is missing, with its address, up. */

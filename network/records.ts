@@ -15,6 +15,8 @@ export interface NetworkRecord {
   readonly internal: boolean;
   /** Containers resolve each other's names (user networks; not the default "bridge"). */
   readonly dns: boolean;
+  /** The MTU of its bridge and interfaces (`-o com.docker.network.driver.mtu`); 0: the configuration's. */
+  readonly mtu: number;
   readonly created: string;
   readonly labels: Readonly<Record<string, string>>;
 }
@@ -41,7 +43,7 @@ export interface PublishedPort {
 function network(row: Record<string, unknown>): NetworkRecord {
   return {
     id: String(row['id']), name: String(row['name']), driver: String(row['driver']), bridge: String(row['bridge']),
-    subnet: String(row['subnet']), gateway: String(row['gateway']), internal: row['internal'] === 1, dns: row['dns'] === 1,
+    subnet: String(row['subnet']), gateway: String(row['gateway']), internal: row['internal'] === 1, dns: row['dns'] === 1, mtu: Number(row['mtu'] ?? 0),
     created: String(row['created']), labels: JSON.parse(String(row['labels'])) as Record<string, string>,
   };
 }
@@ -101,8 +103,8 @@ export class NetworkRecords {
   insert(n: NetworkRecord): void {
     try {
       this.#db.run(
-        'INSERT INTO networks (id, name, driver, bridge, subnet, gateway, internal, dns, created, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.internal ? 1 : 0, n.dns ? 1 : 0, n.created, JSON.stringify(n.labels),
+        'INSERT INTO networks (id, name, driver, bridge, subnet, gateway, internal, dns, mtu, created, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.internal ? 1 : 0, n.dns ? 1 : 0, n.mtu, n.created, JSON.stringify(n.labels),
       );
     } catch (err) {
       if (err instanceof Error && /UNIQUE constraint failed: networks\.name/.test(err.message)) {

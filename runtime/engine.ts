@@ -350,6 +350,7 @@ export class ContainerEngine {
     let cgroup: ContainerCgroup | undefined;
     let monitorPid = 0;
     let pid = 0;
+    let networkReady: Promise<string[]> | undefined;
     try {
       const lowers = [...image.layers].reverse().map((l) => this.#deps.layout.layerDiffDir(l.diffId));
       if (lowers.length === 0) throw new InvalidArgumentError(`Image "${options.image}" has no layers`);
@@ -362,6 +363,9 @@ export class ContainerEngine {
       }
       trace('address leased');
       this.#makeDir(dir, hostname, containerHosts(hostname, attachments, net), containerResolvConf(hostResolvConf(), attachments, net, manager?.upstreamDns));
+      // The network is made (berth-net, another process) while the config and cgroup are.
+      networkReady = this.#networkUp(id, config);
+      networkReady.catch(() => undefined);
       const [passwd, group] = await etc;
       const user = resolveUser(config.user === '' ? '0' : config.user, passwd, group);
       // A container in another's network namespace shares its hosts and resolv.conf, as docker's does.
@@ -416,7 +420,7 @@ export class ContainerEngine {
       trace('spec built');
       // Synchronous, like the rest of the directory (#makeDir).
       writeFileSync(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
-      const holdPorts = await this.#networkUp(id, config);
+      const holdPorts = await networkReady;
       trace('network set up');
       if (config.runtime !== 'berth') {
         const created = await this.#createExternal(id, dir, config, lowers, holdPorts);
@@ -437,6 +441,8 @@ export class ContainerEngine {
       pid = created.pid;
       this.#records.update(id, { state: 'created', pid, pidStart: processStartTime(pid) ?? '', monitorPid });
     } catch (err) {
+      // A setup still under way finishes first, so that the teardown finds what it made.
+      await networkReady?.catch(() => undefined);
       await this.#discard(id, dir, cgroup, pid, monitorPid);
       throw err;
     }
@@ -475,7 +481,7 @@ export class ContainerEngine {
   async #networkDown(record: ContainerRecord, options: { release: boolean }): Promise<void> {
     if (parseNetworkMode(record.config.networkMode).kind !== 'network') return;
     const manager = await this.#networks();
-    manager.teardown(record.id, this.#deps.layout.netnsPath(record.id));
+    await manager.teardown(record.id, this.#deps.layout.netnsPath(record.id));
     if (options.release) manager.release(record.id);
   }
 
@@ -511,7 +517,7 @@ export class ContainerEngine {
   async disconnect(network: string, input: string): Promise<void> {
     const { record } = this.find(input);
     const manager = await this.#networks();
-    manager.disconnect(record.id, network);
+    await manager.disconnect(record.id, network);
     this.#writeEtc(record, manager);
   }
 
@@ -946,10 +952,9 @@ export class ContainerEngine {
     // pid was recorded) goes too: remove kills what keeps a leaf busy.
     await cgroup?.remove({ kill: true });
     trace('rm: cgroup removed');
-    await this.#networkDown(record, { release: true });
-    trace('rm: network down');
-    await rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 });
-    trace('rm: dir removed');
+    // The namespace is unmounted (berth-net) while the directory goes.
+    await Promise.all([this.#networkDown(record, { release: true }), rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 })]);
+    trace('rm: network down, dir removed');
     this.#records.delete(record.id);
     if (options.volumes === true) await this.#removeAnonymousVolumes(record);
     trace('rm: done');
@@ -1087,7 +1092,7 @@ export class ContainerEngine {
         const view = this.view(record);
         return view.running || view.status === 'created' || view.status === 'removing';
       };
-      removed.push(...manager.reconcile(running, netns));
+      removed.push(...(await manager.reconcile(running, netns)));
     }
     return removed;
   }

@@ -36,7 +36,7 @@ function inspectDoc(n: NetworkRecord, manager: NetworkManager, engine: Container
     Name: n.name, Id: n.id, Created: n.created, Scope: 'local', Driver: n.driver, EnableIPv6: false,
     IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
     Internal: n.internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: containers,
-    Options: { 'com.docker.network.bridge.name': n.bridge }, Labels: n.labels,
+    Options: { 'com.docker.network.bridge.name': n.bridge, ...(n.mtu > 0 ? { 'com.docker.network.driver.mtu': String(n.mtu) } : {}) }, Labels: n.labels,
   };
 }
 
@@ -49,9 +49,13 @@ export function registerNetwork(program: Command): void {
     .option('--gateway <ip>', 'the bridge\'s address in the subnet (default: the first one)')
     .option('--internal', 'no route out: containers reach only each other')
     .option('--label <key=value>', 'set metadata on the network', collect, [])
-    .action(withContext(async (ctx, name: string, flags: { driver: string; subnet?: string; gateway?: string; internal?: boolean; label: string[] }) => {
+    .option('-o, --opt <key=value>', 'driver option: com.docker.network.driver.mtu, com.docker.network.bridge.name', collect, [])
+    .action(withContext(async (ctx, name: string, flags: { driver: string; subnet?: string; gateway?: string; internal?: boolean; label: string[]; opt: string[] }) => {
       const manager = await ctx.network();
-      const n = manager.create({ name, driver: flags.driver, subnet: flags.subnet, gateway: flags.gateway, internal: flags.internal === true, labels: labelsOf(flags.label) });
+      const n = manager.create({
+        name, driver: flags.driver, subnet: flags.subnet, gateway: flags.gateway, internal: flags.internal === true, labels: labelsOf(flags.label),
+        options: labelsOf(flags.opt),
+      });
       process.stdout.write(`${n.id}\n`);
     }));
   network.command('ls').alias('list').description('List networks')
