@@ -9,7 +9,7 @@ import { hostResolvConf } from '../../runtime/index.js';
 
 export function registerSystem(program: Command): void {
   const system = program.command('system').description('Manage berth');
-  system.command('prune').description('Remove stopped containers, dangling images (all unused with -a), anonymous volumes (with --volumes), and what crashes left behind')
+  system.command('prune').description('Remove stopped containers, unused networks, dangling images (all unused with -a), anonymous volumes (with --volumes), and what crashes left behind')
     .option('-a, --all', 'remove all unused images, not just dangling ones')
     .option('--volumes', 'also remove anonymous volumes that no container uses')
     .option('-f, --force', 'do not prompt for confirmation (berth never prompts)')
@@ -19,6 +19,9 @@ export function registerSystem(program: Command): void {
       const leftovers = await engine.reconcile();
       if (containers.length > 0) process.stdout.write(`Deleted Containers:\n${containers.map((c) => `${c}\n`).join('')}\n`);
       if (leftovers.length > 0) process.stdout.write(`Cleaned up after crashes:\n${leftovers.map((l) => `${l}\n`).join('')}\n`);
+      // docker system prune removes the networks no container uses too.
+      const networks = await (await ctx.network()).prune();
+      if (networks.length > 0) process.stdout.write(`Deleted Networks:\n${networks.map((n) => `${n.name}\n`).join('')}\n`);
       if (flags.volumes === true) {
         const users = engine.volumeUsers();
         const removed: string[] = [];
