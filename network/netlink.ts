@@ -4,27 +4,17 @@
  * hot path of `run` (a spawn costs about a millisecond; `ip` would take several runs).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { NetworkError, UnsupportedError } from '../common/errors.js';
+import { findNativeDir } from '../common/native-dir.js';
 
 /**
  * dist/native/berth-net: next to the bundle, or in the repository above this module when
  * it runs from sources (tests); BERTH_NATIVE_DIR overrides, as for the other programs.
  */
 export function findNetProgram(env: NodeJS.ProcessEnv = process.env): string {
-  const override = env['BERTH_NATIVE_DIR'];
-  const candidates: string[] = override !== undefined && override !== '' ? [override] : [];
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let level = 0; level < 5; level++) {
-    candidates.push(join(dir, 'native'), join(dir, 'dist', 'native'));
-    dir = dirname(dir);
-  }
-  for (const c of candidates) {
-    const path = join(c, 'berth-net');
-    if (existsSync(path)) return path;
-  }
+  const dir = findNativeDir(['berth-net'], env);
+  if (dir !== undefined) return join(dir, 'berth-net');
   throw new UnsupportedError('berth-net is not built', { hint: 'Run "npm run build" (it runs make -C runtime/native)' });
 }
 

@@ -4,12 +4,12 @@
  * detached, as the container's parent.
  */
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
 import { ContainerCommandError, FailedPreconditionError, HelperError, UnsupportedError } from '../common/errors.js';
 import { parseReply, planFdEnv, replyFdEnv, type HelperReply } from './protocol.js';
+import { findNativeDir } from '../common/native-dir.js';
 
 /** Paths of the native programs. */
 export interface NativePrograms {
@@ -22,18 +22,8 @@ export interface NativePrograms {
  * repository above this module when it runs from sources (tests).
  */
 export function findNativePrograms(env: NodeJS.ProcessEnv = process.env): NativePrograms {
-  const override = env['BERTH_NATIVE_DIR'];
-  const candidates: string[] = override !== undefined && override !== '' ? [override] : [];
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let level = 0; level < 5; level++) {
-    candidates.push(join(dir, 'native'), join(dir, 'dist', 'native'));
-    dir = dirname(dir);
-  }
-  for (const c of candidates) {
-    const monitor = join(c, 'berth-monitor');
-    const helper = join(c, 'berth-helper');
-    if (existsSync(monitor) && existsSync(helper)) return { helper, monitor };
-  }
+  const dir = findNativeDir(['berth-monitor', 'berth-helper'], env);
+  if (dir !== undefined) return { helper: join(dir, 'berth-helper'), monitor: join(dir, 'berth-monitor') };
   throw new UnsupportedError('berth-helper and berth-monitor are not built', { hint: 'Run "npm run build" (it runs make -C runtime/native)' });
 }
 

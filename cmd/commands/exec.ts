@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { readEnvFile } from './run.js';
 import { setExitStatus, withContext } from '../run.js';
+import { collect } from '../options.js';
 
 interface ExecFlags {
   readonly interactive?: boolean;
@@ -14,7 +15,6 @@ interface ExecFlags {
   readonly privileged?: boolean;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function registerExec(program: Command): void {
   program.command('exec').description('Execute a command in a running container')

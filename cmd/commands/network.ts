@@ -7,17 +7,9 @@ import type { ContainerEngine } from '../../runtime/index.js';
 import { table } from '../format.js';
 import { applyTemplate } from './ps.js';
 import { withContext } from '../run.js';
+import { collect, keyValues } from '../options.js';
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-function labelsOf(values: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of values) {
-    const eq = l.indexOf('=');
-    out[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
-  }
-  return out;
-}
 
 /** docker lists host and none besides the bridges; they have no records, so fixed ids. */
 const pseudoNetworks = ['host', 'none'].map((name) => ({ name, driver: name === 'none' ? 'null' : 'host', id: createHash('sha256').update(`berth-network-${name}`).digest('hex') }));
@@ -53,8 +45,8 @@ export function registerNetwork(program: Command): void {
     .action(withContext(async (ctx, name: string, flags: { driver: string; subnet?: string; gateway?: string; internal?: boolean; label: string[]; opt: string[] }) => {
       const manager = await ctx.network();
       const n = manager.create({
-        name, driver: flags.driver, subnet: flags.subnet, gateway: flags.gateway, internal: flags.internal === true, labels: labelsOf(flags.label),
-        options: labelsOf(flags.opt),
+        name, driver: flags.driver, subnet: flags.subnet, gateway: flags.gateway, internal: flags.internal === true, labels: keyValues(flags.label),
+        options: keyValues(flags.opt),
       });
       process.stdout.write(`${n.id}\n`);
     }));

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { OciRuntime, defaultOciRoot, ociFeatures } from '../../runtime/index.js';
 import type { RuntimeSpec } from '../../oci/index.js';
 import { setExitStatus } from '../run.js';
+import { collect } from '../options.js';
 
 interface OciGlobals {
   readonly root?: string;
@@ -16,7 +17,6 @@ interface OciGlobals {
   readonly logFormat?: string;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** Runs an oci action with runc's error logging (--log, --log-format json). */
 function action<A extends unknown[]>(oci: Command, fn: (runtime: OciRuntime, ...args: A) => Promise<void>): (...args: unknown[]) => Promise<void> {

@@ -10,6 +10,7 @@ import { treeSize } from '../../common/fs.js';
 import type { ContainerEngine, ContainerView } from '../../runtime/index.js';
 import { humanDuration, humanSize, since, table } from '../format.js';
 import { withContext } from '../run.js';
+import { collect } from '../options.js';
 
 interface PsFlags {
   readonly all?: boolean;
@@ -40,7 +41,6 @@ export interface PsRow {
   readonly Status: string;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function registerPs(program: Command, name = 'ps'): void {
   program.command(name).description('List containers')

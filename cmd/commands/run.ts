@@ -15,6 +15,7 @@ import { trace } from '../../common/trace.js';
 import { resourceChanges, resourceOptions, type ResourceFlags } from '../resource-flags.js';
 import { pullForRun } from './pull.js';
 import { parseExpose, parsePublish } from '../../network/index.js';
+import { collect, keyValues } from '../options.js';
 
 interface RunFlags extends ResourceFlags {
   readonly detach?: boolean;
@@ -58,7 +59,6 @@ interface RunFlags extends ResourceFlags {
   readonly logOpt: string[];
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** Adds the flags run and create share. */
 function containerFlags(command: Command): Command {
@@ -184,11 +184,7 @@ export function createOptions(image: string, command: readonly string[], flags: 
   const env: string[] = [];
   for (const file of flags.envFile) env.push(...readEnvFile(file));
   env.push(...flags.env);
-  const labels: Record<string, string> = {};
-  for (const l of flags.label) {
-    const eq = l.indexOf('=');
-    labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
-  }
+  const labels = keyValues(flags.label);
   const mounts: MountRequest[] = [
     ...flags.volume.map(parseVolume), ...flags.mount.map(parseMount), ...flags.tmpfs.map(parseTmpfs),
   ];

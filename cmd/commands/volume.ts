@@ -5,17 +5,9 @@ import type { VolumeRecord } from '../../runtime/index.js';
 import { table } from '../format.js';
 import { applyTemplate } from './ps.js';
 import { withContext } from '../run.js';
+import { collect, keyValues } from '../options.js';
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-function labelsOf(values: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of values) {
-    const eq = l.indexOf('=');
-    out[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
-  }
-  return out;
-}
 
 /** docker's volume inspect document. */
 function inspectDoc(v: VolumeRecord): Record<string, unknown> {
@@ -30,7 +22,7 @@ export function registerVolume(program: Command): void {
     .option('--label <key=value>', 'set metadata on the volume', collect, [])
     .action(withContext(async (ctx, name: string | undefined, flags: { driver: string; label: string[] }) => {
       if (flags.driver !== 'local') throw new InvalidArgumentError(`Unknown volume driver "${flags.driver}"`, { hint: 'berth has the local driver' });
-      const v = await ctx.engine().volumes.create({ name, labels: labelsOf(flags.label), anonymous: false });
+      const v = await ctx.engine().volumes.create({ name, labels: keyValues(flags.label), anonymous: false });
       process.stdout.write(`${v.name}\n`);
     }));
   volume.command('ls').alias('list').description('List volumes')
