@@ -12,6 +12,7 @@
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setUpContainers, sleep, type ContainerHarness } from '../helpers/containers.js';
 import { runText } from '../helpers/exec.js';
@@ -110,6 +111,10 @@ describe.skipIf(skip !== undefined)('the default bridge network', () => {
       await h.waitForLog(id, 'listening on udp 7001');
       expect(await tcpExchange('127.0.0.1', 18431, '')).toContain('tcp-answer');
       expect(await tcpExchange(h.network.gateway, 18431, '')).toContain('tcp-answer');
+      // The host's own address on its uplink (traffic to it stays on this machine).
+      const uplink = Object.entries(networkInterfaces()).flatMap(([name, list]) => (name === 'lo' || name.startsWith('bt') || name.startsWith('br') || name.startsWith('berth') || name.startsWith('veth') ? [] : list ?? []))
+        .find((a) => a.family === 'IPv4' && !a.internal);
+      if (uplink !== undefined) expect(await tcpExchange(uplink.address, 18431, '')).toContain('tcp-answer');
       expect(await udpExchange('127.0.0.1', 18432, 'ping-udp')).toBe('echo:ping-udp');
       expect(await udpExchange(h.network.gateway, 18432, 'ping-udp2')).toBe('echo:ping-udp2');
       const lines = (await h.berthOk(['port', id])).stdout.trim().split('\n');
