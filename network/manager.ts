@@ -12,8 +12,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { MetadataDb } from '../common/metadata.js';
 import type { StateLayout } from '../common/paths.js';
@@ -24,6 +22,7 @@ import {
 import { attachInterface, detachInterface, ensureBridge, removeBridge } from './netlink.js';
 import { applyScript, rulesetScript } from './nft.js';
 import { NetworkRecords, type EndpointRecord, type NetworkRecord, type PublishedPort } from './records.js';
+import { choosePorts, portTaken } from './publish.js';
 import type { PortBinding } from './ports.js';
 
 /** The default network's name, as docker's. */
@@ -384,40 +383,14 @@ export class NetworkManager {
 
   /** Chooses free host ports and records the container's ports, then writes the rules. */
   async #publish(containerId: string, bindings: readonly PortBinding[]): Promise<PublishedPort[]> {
-    const chosen: PublishedPort[] = [];
-    for (const b of bindings) {
-      const hostIp = b.hostIp === '0.0.0.0' ? '' : b.hostIp;
-      const taken = (port: number): boolean => [...this.records.ports(), ...chosen].some((p) => p.protocol === b.protocol && p.hostPort === port && (p.hostIp === '' || hostIp === '' || p.hostIp === hostIp));
-      let hostPort = b.hostPort;
-      if (hostPort === 0 || b.hostPortEnd !== undefined) {
-        const candidates = b.hostPortEnd !== undefined ? range(b.hostPort, b.hostPortEnd) : [];
-        let found: number | undefined;
-        for (const c of candidates) {
-          if (!taken(c) && await portFree(b.protocol, hostIp, c)) {
-            found = c;
-            break;
-          }
-        }
-        for (let attempt = 0; found === undefined && candidates.length === 0 && attempt < 20; attempt++) {
-          const c = await freePort(b.protocol, hostIp);
-          if (!taken(c)) found = c;
-        }
-        if (found === undefined) throw new FailedPreconditionError(`No free host port for ${b.containerPort}/${b.protocol} in ${b.hostPort}-${b.hostPortEnd ?? b.hostPort}`);
-        hostPort = found;
-      } else if (taken(hostPort) || !(await portFree(b.protocol, hostIp, hostPort))) {
-        throw new FailedPreconditionError(`Bind for ${hostIp === '' ? '0.0.0.0' : hostIp}:${hostPort} failed: port is already allocated`, {
-          hint: `Another container or program uses ${b.protocol} port ${hostPort}; publish on another host port`,
-        });
-      }
-      chosen.push({ containerId, protocol: b.protocol, hostIp, hostPort, containerPort: b.containerPort });
-    }
+    const chosen = await choosePorts(containerId, bindings, this.records.ports());
     this.#deps.db.transaction(() => {
       for (const p of chosen) {
         try {
           this.records.insertPort(p);
         } catch (err) {
           // Another berth took the port between the check and now.
-          throw new FailedPreconditionError(`Bind for ${p.hostIp === '' ? '0.0.0.0' : p.hostIp}:${p.hostPort} failed: port is already allocated`, { cause: err });
+          throw portTaken(p.hostIp, p.hostPort, err);
         }
       }
       this.#applyRules();
@@ -528,12 +501,6 @@ function driverOptions(options: Readonly<Record<string, string>>): { mtu: number
   return bridge === undefined ? { mtu } : { mtu, bridge };
 }
 
-function range(from: number, to: number): number[] {
-  const out: number[] = [];
-  for (let p = from; p <= to; p++) out.push(p);
-  return out;
-}
-
 /** The lowest ethN that the container's namespace does not have (from its /proc/PID/net/dev). */
 function freeInterfaceName(pid: number): string {
   let names = new Set<string>();
@@ -543,42 +510,4 @@ function freeInterfaceName(pid: number): string {
     // gone: the attach fails with its own message
   }
   for (let i = 0; ; i++) if (!names.has(`eth${i}`)) return `eth${i}`;
-}
-
-/** True when `protocol` port `port` of `hostIp` ('' for all) can be bound on the host now. */
-async function portFree(protocol: string, hostIp: string, port: number): Promise<boolean> {
-  return (await bindPort(protocol, hostIp, port)) !== undefined;
-}
-
-/** A port the kernel gives for binding port 0 (its ephemeral range, as docker's allocator uses). */
-async function freePort(protocol: string, hostIp: string): Promise<number> {
-  const port = await bindPort(protocol, hostIp, 0);
-  if (port === undefined) throw new FailedPreconditionError(`Cannot find a free ${protocol} port on ${hostIp === '' ? '0.0.0.0' : hostIp}`);
-  return port;
-}
-
-/** Binds and closes at once; the port bound, or undefined when the bind failed. */
-function bindPort(protocol: string, hostIp: string, port: number): Promise<number | undefined> {
-  const host = hostIp === '' ? '0.0.0.0' : hostIp;
-  return new Promise((resolve) => {
-    if (protocol === 'udp') {
-      const s = createSocket('udp4');
-      s.once('error', () => {
-        s.close();
-        resolve(undefined);
-      });
-      s.bind({ address: host, port, exclusive: true }, () => {
-        const bound = s.address().port;
-        s.close(() => resolve(bound));
-      });
-      return;
-    }
-    const server = createServer();
-    server.once('error', () => resolve(undefined));
-    server.listen({ host, port, exclusive: true }, () => {
-      const address = server.address();
-      const bound = typeof address === 'object' && address !== null ? address.port : undefined;
-      server.close(() => resolve(bound));
-    });
-  });
 }

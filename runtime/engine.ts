@@ -11,7 +11,7 @@ import { constants as fsConstants, mkdirSync, readFileSync, writeFileSync } from
 import { lstat, mkdtemp, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnsupportedError } from '../common/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { MetadataDb } from '../common/metadata.js';
 import type { StateLayout } from '../common/paths.js';
 import { loadFsx } from '../common/sys/fsx.js';
@@ -20,7 +20,7 @@ import type { ImageRecord } from '../image/index.js';
 import type { ImageConfig, RuntimeSpec } from '../oci/index.js';
 import type { ContainerConfig, MountRequest, Ulimit } from './config.js';
 import { ContainerRecords, processStartTime, sameProcess, type ContainerRecord } from './containers.js';
-import { hostnameFile, hostResolvConf } from './etc.js';
+import { hostnameFile } from './etc.js';
 import { findNativePrograms, holdRootfs, runExec, startMonitor, type MonitorOptions, type NativePrograms } from './native.js';
 import { isValidName, randomName } from './names.js';
 import { normalizeCgroupParent, type CgroupProvider } from './cgroups.js';
@@ -35,7 +35,8 @@ import { currentHardLimits, hostCapabilities, hostResources, monitorAlive, proce
 import { parseSignal } from './signals.js';
 import { checkResources, noResources, normalizeResources, ociResources, type ResourceConfig } from './resources.js';
 import type { Attachment, NetworkManager, PublishedPort } from '../network/index.js';
-import { containerHosts, containerResolvConf, networkConfig, parseNetworkMode, portsToPublish, type NetworkConfig, type NetworkRequest } from './networking.js';
+import { parseNetworkMode, type NetworkRequest } from './networking.js';
+import { ContainerNetworks } from './container-network.js';
 
 /** What the engine is built from. */
 export interface EngineDeps {
@@ -160,12 +161,14 @@ export class ContainerEngine {
   readonly #deps: EngineDeps;
   readonly #records: ContainerRecords;
   readonly volumes: VolumeStore;
+  readonly #net: ContainerNetworks;
   #native: NativePrograms | undefined;
 
   constructor(deps: EngineDeps) {
     this.#deps = deps;
     this.#records = new ContainerRecords(deps.db);
     this.volumes = new VolumeStore(deps.db, deps.layout);
+    this.#net = new ContainerNetworks(deps.layout, deps.network, (id) => this.dir(id));
     this.#native = deps.native;
   }
 
@@ -265,37 +268,9 @@ export class ContainerEngine {
     }
     const id = randomBytes(32).toString('hex');
     const hostname = options.hostname ?? id.slice(0, 12);
-    const mode = parseNetworkMode(options.network ?? 'bridge');
-    const networkMode = mode.kind === 'network' ? mode.name : mode.kind === 'container' ? `container:${mode.target}` : mode.kind;
     // The network and the peer container are looked up, and the flags checked, before anything is made.
-    let manager: NetworkManager | undefined;
-    let net: NetworkConfig | undefined;
-    let peer: ContainerView | undefined;
-    const request = options.networking ?? {};
-    if (mode.kind === 'network') {
-      manager = await this.#networks();
-      const network = manager.find(mode.name);
-      net = networkConfig(request, exec.ExposedPorts, manager.defaultNetwork().gateway);
-      if (network.name === 'bridge' && (request.aliases ?? []).length > 0) {
-        throw new InvalidArgumentError('network-scoped aliases are only supported for user-defined networks', { hint: 'Create a network with "berth network create" and use --network' });
-      }
-    } else {
-      const flags = [['--ip', request.ip], ['--mac-address', request.mac], ['--network-alias', request.aliases?.[0]]] as const;
-      for (const [flag, value] of flags) {
-        if (value !== undefined && value !== '') throw new InvalidArgumentError(`${flag} needs a network: it cannot be used with --network ${networkMode}`);
-      }
-      const published = (request.ports ?? []).length > 0 || request.publishAll === true;
-      if (mode.kind === 'container') {
-        if (published) throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
-        if (options.hostname !== undefined) throw new InvalidArgumentError('conflicting options: hostname and the network mode');
-        if ((request.dns ?? []).length > 0 || (request.addHosts ?? []).length > 0) throw new InvalidArgumentError('conflicting options: dns and the network mode');
-        peer = this.find(mode.target);
-        if (!peer.running) throw new FailedPreconditionError(`cannot join network of a non running container: ${peer.record.name}`, { hint: notRunningHint(peer) });
-      } else if (published && mode.kind === 'host') {
-        options.onWarning?.('Published ports are discarded when using host network mode');
-      }
-      if (mode.kind !== 'container') net = networkConfig({ ...request, ports: [], publishAll: false }, exec.ExposedPorts, '127.0.0.1');
-    }
+    const netPlan = await this.#net.plan({ network: options.network, networking: options.networking, hostname: options.hostname, onWarning: options.onWarning }, exec, (name) => this.find(name));
+    const { networkMode, net, peer } = netPlan;
     // Checked early so that nothing is created for a command that cannot be right.
     const cmd = options.command !== undefined && options.command.length > 0 ? [...options.command] : [...(exec.Cmd ?? [])];
     const entrypoint = options.entrypoint !== undefined ? (options.entrypoint === '' ? [] : [options.entrypoint]) : [...(exec.Entrypoint ?? [])];
@@ -357,14 +332,11 @@ export class ContainerEngine {
       // The image's passwd and group are read on the threadpool while the directory is made.
       const etc = Promise.all([readImageFile(lowers, 'etc/passwd'), readImageFile(lowers, 'etc/group')]);
       etc.catch(() => undefined);
-      const attachments: Attachment[] = [];
-      if (manager !== undefined && mode.kind === 'network') {
-        attachments.push(manager.allocate(id, { network: mode.name, ip: net?.ipAddress, mac: net?.macAddress, aliases: net?.aliases }));
-      }
+      const attachments = this.#net.lease(id, netPlan);
       trace('address leased');
-      this.#makeDir(dir, hostname, containerHosts(hostname, attachments, net), containerResolvConf(hostResolvConf(), attachments, net, manager?.upstreamDns));
+      this.#makeDir(dir, hostname, this.#net.etcFiles(hostname, netPlan, attachments));
       // The network is made (berth-net, another process) while the config and cgroup are.
-      networkReady = this.#networkUp(id, config);
+      networkReady = this.#net.up(id, config);
       networkReady.catch(() => undefined);
       const [passwd, group] = await etc;
       const user = resolveUser(config.user === '' ? '0' : config.user, passwd, group);
@@ -397,6 +369,7 @@ export class ContainerEngine {
       // Only volumes change what was recorded (their names).
       if (requests.some((m) => m.type === 'volume')) this.#records.updateConfig(id, config);
       const hostCaps = hostCapabilities();
+      const joinNet = this.#net.joinPath(id, netPlan);
       const spec: RuntimeSpec = buildSpec({
         rootfs: join(dir, 'rootfs'), image: exec, command: options.command, entrypoint: options.entrypoint, env: config.env,
         hostEnv: options.hostEnv, workdir: options.workdir, user, hostname, tty: config.tty, readOnly: config.readonlyRootfs,
@@ -404,7 +377,7 @@ export class ContainerEngine {
         rlimits: config.ulimits.map((u) => ({ type: u.name, soft: u.soft, hard: u.hard })), mounts,
         cgroupsPath: await this.#deps.cgroups.cgroupsPath(id, config.cgroupParent), hostCapabilities: hostCaps, resources: oci.resources, devices: oci.devices,
         namespaces: networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'],
-        joinNamespaces: mode.kind === 'network' ? { network: this.#deps.layout.netnsPath(id) } : peer !== undefined ? { network: this.#peerNetns(peer) } : {},
+        joinNamespaces: joinNet === undefined ? {} : { network: joinNet },
       });
       // Without CAP_SYS_RESOURCE nothing can raise a hard limit: say so now, by name.
       const hard = currentHardLimits();
@@ -449,42 +422,6 @@ export class ContainerEngine {
     return this.find(id);
   }
 
-  async #networks(): Promise<NetworkManager> {
-    if (this.#deps.network === undefined) throw new UnsupportedError('Networks are not available here', { hint: 'Use --network none or --network host' });
-    return this.#deps.network();
-  }
-
-  /** The network namespace a container:NAME container joins: its peer's. */
-  #peerNetns(peer: ContainerView): string {
-    const { record } = peer;
-    const mode = parseNetworkMode(record.config.networkMode);
-    if (mode.kind === 'host') throw new InvalidArgumentError(`Container ${record.name} uses the host's network: use --network host`);
-    if (mode.kind === 'network') return this.#deps.layout.netnsPath(record.id);
-    return `/proc/${record.pid}/ns/net`;
-  }
-
-  /**
-   * Sets up the network of a container on networks before its process is made (create,
-   * start). Returns the host ports its monitor is to hold ("tcp:0.0.0.0:8080").
-   */
-  async #networkUp(id: string, config: ContainerConfig): Promise<string[]> {
-    if (parseNetworkMode(config.networkMode).kind !== 'network') return [];
-    const manager = await this.#networks();
-    const published = await manager.setup(id, this.#deps.layout.netnsPath(id), config.net === undefined ? [] : portsToPublish(config.net));
-    return published.filter((p) => p.protocol === 'tcp' || p.protocol === 'udp').map((p) => `${p.protocol}:${p.hostIp === '' ? '0.0.0.0' : p.hostIp}:${p.hostPort}`);
-  }
-
-  /**
-   * Tears down a container's network namespace, veth pairs and published ports (stop, the
-   * monitor's cleanup, rm), and with `release` its address leases (rm). Idempotent.
-   */
-  async #networkDown(record: ContainerRecord, options: { release: boolean }): Promise<void> {
-    if (parseNetworkMode(record.config.networkMode).kind !== 'network') return;
-    const manager = await this.#networks();
-    await manager.teardown(record.id, this.#deps.layout.netnsPath(record.id));
-    if (options.release) manager.release(record.id);
-  }
-
   /**
    * The monitor's exit command for a container that ends by itself (podman's `container
    * cleanup`): its network is torn down; a container that runs again is set up anew.
@@ -493,7 +430,7 @@ export class ContainerEngine {
     const view = this.find(input);
     // A start that began meanwhile removed exit.json first: its network is not this run's.
     if (view.status !== 'exited' || this.#readExitSync(view.record.id) === undefined) return;
-    await this.#networkDown(view.record, { release: false });
+    await this.#net.down(view.record, { release: false });
   }
 
   /**
@@ -501,39 +438,17 @@ export class ContainerEngine {
    * interface in its namespace; its /etc/hosts and resolv.conf are written again.
    */
   async connect(network: string, input: string, options: { ip?: string | undefined; aliases?: readonly string[] | undefined } = {}): Promise<void> {
-    const view = this.find(input);
-    const { record } = view;
-    const mode = parseNetworkMode(record.config.networkMode);
-    if (mode.kind !== 'network') {
-      throw new FailedPreconditionError(`container ${record.name} cannot be connected to a network: it uses --network ${record.config.networkMode}`);
-    }
-    const manager = await this.#networks();
-    const live = view.running ? { netns: this.#deps.layout.netnsPath(record.id), pid: record.pid } : undefined;
-    await manager.connect(record.id, { network, ip: options.ip, aliases: options.aliases }, live);
-    this.#writeEtc(record, manager);
+    await this.#net.connect(this.find(input), network, options);
   }
 
   /** docker network disconnect. */
   async disconnect(network: string, input: string): Promise<void> {
-    const { record } = this.find(input);
-    const manager = await this.#networks();
-    await manager.disconnect(record.id, network);
-    this.#writeEtc(record, manager);
-  }
-
-  /** Writes the container's /etc/hosts and resolv.conf again from its networks (in place: they are bind-mounted). */
-  #writeEtc(record: ContainerRecord, manager: NetworkManager): void {
-    const attachments = manager.attachments(record.id);
-    const dir = this.dir(record.id);
-    writeFileSync(join(dir, 'hosts'), containerHosts(record.config.hostname, attachments, record.config.net));
-    writeFileSync(join(dir, 'resolv.conf'), containerResolvConf(hostResolvConf(), attachments, record.config.net, manager.upstreamDns));
+    await this.#net.disconnect(this.find(input).record, network);
   }
 
   /** A container's networks and published ports (inspect, port, ps). */
-  async networkSettings(record: ContainerRecord): Promise<{ attachments: Attachment[]; ports: PublishedPort[] }> {
-    if (parseNetworkMode(record.config.networkMode).kind !== 'network' || this.#deps.network === undefined) return { attachments: [], ports: [] };
-    const manager = await this.#networks();
-    return { attachments: manager.attachments(record.id), ports: manager.records.portsOf(record.id) };
+  networkSettings(record: ContainerRecord): Promise<{ attachments: Attachment[]; ports: PublishedPort[] }> {
+    return this.#net.settings(record);
   }
 
   /**
@@ -542,15 +457,15 @@ export class ContainerEngine {
    * for once per container: a dozen small calls that each take microseconds, where
    * awaiting each through libuv's threadpool took about 3 ms in all.
    */
-  #makeDir(dir: string, hostname: string, hosts: string, resolvConf: string): void {
+  #makeDir(dir: string, hostname: string, etc: { hosts: string; resolvConf: string }): void {
     // recursive only so that an existing directory is no error (the store root exists: the
     // database is in it).
     mkdirSync(this.#deps.layout.containersDir(), { recursive: true, mode: 0o711 });
     mkdirSync(dir, { mode: 0o710 });
     for (const sub of ['rootfs', 'upper', 'work']) mkdirSync(join(dir, sub), { mode: 0o755 });
     writeFileSync(join(dir, 'hostname'), hostnameFile(hostname));
-    writeFileSync(join(dir, 'hosts'), hosts);
-    writeFileSync(join(dir, 'resolv.conf'), resolvConf);
+    writeFileSync(join(dir, 'hosts'), etc.hosts);
+    writeFileSync(join(dir, 'resolv.conf'), etc.resolvConf);
   }
 
   /** Undoes a create that failed part way. */
@@ -568,7 +483,7 @@ export class ContainerEngine {
     }
     if (pid > 0) await this.#waitGone(pid, 5000);
     if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
-    if (record !== undefined) await this.#networkDown(record, { release: true }).catch(() => undefined);
+    if (record !== undefined) await this.#net.down(record, { release: true }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     this.#records.delete(id);
     if (record !== undefined) await this.#removeAnonymousVolumes(record);
@@ -674,12 +589,12 @@ export class ContainerEngine {
     // The last run's monitor becomes its exit command (`container cleanup`, which tears the
     // network down): let it finish first, or it would tear down the network made here.
     for (const deadline = Date.now() + 10_000; processMentions(record.monitorPid, record.id) && Date.now() < deadline;) await sleep(5);
-    await this.#networkDown(record, { release: false });
-    const holdPorts = await this.#networkUp(record.id, record.config);
+    await this.#net.down(record, { release: false });
+    const holdPorts = await this.#net.up(record.id, record.config);
     try {
       created = await this.#startProcess(record, spec, lowers, holdPorts);
     } catch (err) {
-      await this.#networkDown(record, { release: false }).catch(() => undefined);
+      await this.#net.down(record, { release: false }).catch(() => undefined);
       throw err;
     }
     this.#records.update(record.id, {
@@ -881,7 +796,7 @@ export class ContainerEngine {
   async stop(input: string, timeout?: number, signal?: string): Promise<ContainerView> {
     const view = this.find(input);
     const stopped = await this.#stop(view, timeout, signal);
-    await this.#networkDown(view.record, { release: false });
+    await this.#net.down(view.record, { release: false });
     return stopped;
   }
 
@@ -953,7 +868,7 @@ export class ContainerEngine {
     await cgroup?.remove({ kill: true });
     trace('rm: cgroup removed');
     // The namespace is unmounted (berth-net) while the directory goes.
-    await Promise.all([this.#networkDown(record, { release: true }), rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 })]);
+    await Promise.all([this.#net.down(record, { release: true }), rm(this.dir(record.id), { recursive: true, force: true, maxRetries: 3 })]);
     trace('rm: network down, dir removed');
     this.#records.delete(record.id);
     if (options.volumes === true) await this.#removeAnonymousVolumes(record);
@@ -1083,17 +998,13 @@ export class ContainerEngine {
     }
     // Network namespaces, veth pairs and published ports of containers that are not running
     // (their berth or monitor was killed before the teardown), leases of removed ones.
-    if (this.#deps.network !== undefined) {
-      const manager = await this.#networks();
-      const netns = (await readdir(this.#deps.layout.netnsDir()).catch(() => [] as string[])).filter((id) => known.has(id));
-      const running = (id: string): boolean | undefined => {
-        const record = this.#records.byId(id);
-        if (record === undefined) return undefined;
-        const view = this.view(record);
-        return view.running || view.status === 'created' || view.status === 'removing';
-      };
-      removed.push(...(await manager.reconcile(running, netns)));
-    }
+    const running = (id: string): boolean | undefined => {
+      const record = this.#records.byId(id);
+      if (record === undefined) return undefined;
+      const view = this.view(record);
+      return view.running || view.status === 'created' || view.status === 'removing';
+    };
+    removed.push(...(await this.#net.reconcile(known, running, () => readdir(this.#deps.layout.netnsDir()).catch(() => [] as string[]))));
     return removed;
   }
 
