@@ -36,7 +36,7 @@ export interface BerthConfig {
   readonly defaultAddressPools?: readonly { readonly base: string; readonly size: number }[] | undefined;
   /** Name servers for containers instead of the host's (`dns`, as docker's). */
   readonly dns?: readonly string[] | undefined;
-  /** The MTU of bridges and container interfaces (`mtu`): 1500 when unset. */
+  /** The MTU of containers' default route, for traffic leaving the host (`mtu`): 1500 when unset. */
   readonly mtu?: number | undefined;
 }
 

@@ -125,7 +125,7 @@ const migrations: readonly string[] = [
     gateway  TEXT NOT NULL,            -- the bridge's address
     internal INTEGER NOT NULL DEFAULT 0,
     dns      INTEGER NOT NULL DEFAULT 1, -- containers resolve each other by name (user networks)
-    mtu      INTEGER NOT NULL DEFAULT 0, -- of its bridge and interfaces; 0: the configured one
+    mtu      INTEGER NOT NULL DEFAULT 0, -- of its containers' default route; 0: the configured one
     created  TEXT NOT NULL,
     labels   TEXT NOT NULL DEFAULT '{}'
   );

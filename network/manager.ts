@@ -78,7 +78,16 @@ export interface Attachment {
 const defaultBridge = 'berth0';
 const defaultBip = '10.77.0.1/16';
 const defaultPools: readonly AddressPool[] = [{ base: { base: 0x0a4e0000, prefix: 16 }, size: 24 }]; // 10.78.0.0/16 in /24s
+/** docker's MTU: of the default route, for traffic that leaves the host. */
 const defaultMtu = 1500;
+/**
+ * The MTU of bridges and veth pairs: traffic that stays on the host (container to host,
+ * container to container on a bridge, published ports reached from the host) goes in
+ * packets as large as loopback's, about 45 times fewer than at 1500, which doubles its
+ * throughput (bench:network). What leaves the host takes the default route, whose MTU is
+ * docker's 1500 (or the configured one), so TCP's MSS and path MTU are as with docker.
+ */
+const hostMtu = 65520;
 const networkNameRe = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function hash(text: string): string {
@@ -92,6 +101,17 @@ export function hostInterfaceName(containerId: string, networkId: string): strin
 
 function bridgeExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
+}
+
+/** The MTU of the interface of the host's default route, if it has one. */
+function uplinkMtu(): number | undefined {
+  try {
+    const line = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)).find((f) => f[1] === '00000000' && f[7] === '00000000');
+    const mtu = line?.[0] === undefined ? Number.NaN : Number(readFileSync(`/sys/class/net/${line[0]}/mtu`, 'utf8'));
+    return Number.isInteger(mtu) && mtu >= 576 ? mtu : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hostRoutes(): ReturnType<typeof parseRouteTable> {
@@ -112,9 +132,15 @@ export class NetworkManager {
     this.records = new NetworkRecords(deps.db);
   }
 
-  /** The network's MTU: its own (`-o com.docker.network.driver.mtu`), else the configuration's. */
+  /**
+   * The MTU of a network's default route (what leaves the host): its own
+   * (`-o com.docker.network.driver.mtu`), else the configuration's, else that of the host's
+   * own way out (the interface of its default route) when smaller than docker's 1500: a
+   * host behind a 1400-byte uplink would otherwise drop its containers' full-size packets.
+   */
   #mtu(network: NetworkRecord): number {
-    return network.mtu > 0 ? network.mtu : this.#deps.config.mtu ?? defaultMtu;
+    if (network.mtu > 0) return network.mtu;
+    return this.#deps.config.mtu ?? Math.min(defaultMtu, uplinkMtu() ?? defaultMtu);
   }
 
   /** The pseudo-networks docker lists besides bridges: they have no records. */
@@ -330,7 +356,7 @@ export class NetworkManager {
       return;
     }
     const prefix = network.subnet.split('/')[1] ?? '';
-    ensureBridge(this.#deps.program(), { name: network.bridge, address: `${network.gateway}/${prefix}`, mtu: this.#mtu(network) });
+    ensureBridge(this.#deps.program(), { name: network.bridge, address: `${network.gateway}/${prefix}`, mtu: hostMtu });
     // DNAT to a container of connections to 127.0.0.1 needs the bridge to route loopback
     // sources (docker sets the same with its userland proxy off); the table's guard chain
     // drops packets from bridges to 127.0.0.0/8.
@@ -369,7 +395,7 @@ export class NetworkManager {
         const prefix = network.subnet.split('/')[1] ?? '';
         await attachInterface(program, {
           netns, create: i === 0, bridge: network.bridge, hostIf: hostInterfaceName(containerId, network.id), ifName: `eth${i}`, mac: endpoint.mac,
-          address: `${endpoint.ip}/${prefix}`, gateway: i === 0 && !network.internal ? network.gateway : undefined, mtu: this.#mtu(network),
+          address: `${endpoint.ip}/${prefix}`, gateway: i === 0 && !network.internal ? network.gateway : undefined, routeMtu: this.#mtu(network), mtu: hostMtu,
         });
       }
       const published = ports.length === 0 ? [] : await this.#publish(containerId, ports);
@@ -426,7 +452,7 @@ export class NetworkManager {
       const prefix = network.subnet.split('/')[1] ?? '';
       await attachInterface(this.#deps.program(), {
         netns: live.netns, create: false, bridge: network.bridge, hostIf: hostInterfaceName(containerId, network.id), ifName: freeInterfaceName(live.pid),
-        mac: endpoint.mac, address: `${endpoint.ip}/${prefix}`, mtu: this.#mtu(network),
+        mac: endpoint.mac, address: `${endpoint.ip}/${prefix}`, mtu: hostMtu,
       });
       if (network.dns) await this.#deps.ensureDns();
       return attachment;

@@ -32,6 +32,8 @@ export interface AttachOptions {
   readonly address: string;
   /** The default route's gateway; none on an internal network or a second network. */
   readonly gateway?: string | undefined;
+  /** The MTU of the default route (traffic leaving the host); the links' is `mtu`. */
+  readonly routeMtu?: number | undefined;
   readonly mtu?: number | undefined;
 }
 
@@ -67,6 +69,7 @@ export function attachInterface(program: string, o: AttachOptions): Promise<void
   const args = ['attach', '--netns', o.netns, '--bridge', o.bridge, '--host-if', o.hostIf, '--if', o.ifName, '--mac', o.mac, '--addr', o.address];
   if (o.create) args.push('--create');
   if (o.gateway !== undefined) args.push('--gateway', o.gateway);
+  if (o.gateway !== undefined && o.routeMtu !== undefined) args.push('--route-mtu', String(o.routeMtu));
   if (o.mtu !== undefined) args.push('--mtu', String(o.mtu));
   return runAsync(program, args);
 }

@@ -15,7 +15,7 @@ export interface NetworkRecord {
   readonly internal: boolean;
   /** Containers resolve each other's names (user networks; not the default "bridge"). */
   readonly dns: boolean;
-  /** The MTU of its bridge and interfaces (`-o com.docker.network.driver.mtu`); 0: the configuration's. */
+  /** The MTU of its containers' default route (`-o com.docker.network.driver.mtu`); 0: the configuration's. */
   readonly mtu: number;
   readonly created: string;
   readonly labels: Readonly<Record<string, string>>;

@@ -41,7 +41,7 @@ export function registerNetwork(program: Command): void {
     .option('--gateway <ip>', 'the bridge\'s address in the subnet (default: the first one)')
     .option('--internal', 'no route out: containers reach only each other')
     .option('--label <key=value>', 'set metadata on the network', collect, [])
-    .option('-o, --opt <key=value>', 'driver option: com.docker.network.driver.mtu, com.docker.network.bridge.name', collect, [])
+    .option('-o, --opt <key=value>', 'driver option: com.docker.network.driver.mtu (of the route out of the host), com.docker.network.bridge.name', collect, [])
     .action(withContext(async (ctx, name: string, flags: { driver: string; subnet?: string; gateway?: string; internal?: boolean; label: string[]; opt: string[] }) => {
       const manager = await ctx.network();
       const n = manager.create({

@@ -6,11 +6,12 @@
  *   berth-net bridge --name BR --addr CIDR [--mtu N]        make BR (if missing), address, up
  *   berth-net bridge-del --name BR                           delete BR (missing is fine)
  *   berth-net attach --netns PATH [--create] --bridge BR --host-if VETH --if IFNAME
- *                    --mac MAC --addr CIDR [--gateway IP] [--mtu N]
+ *                    --mac MAC --addr CIDR [--gateway IP [--route-mtu M]] [--mtu N]
  *       with --create a new network namespace is bind-mounted at PATH (as `ip netns add`
  *       does: PATH's directory a shared mount point); then a veth pair: VETH on BR in the
  *       host's namespace (in hairpin mode), IFNAME with MAC and CIDR in PATH's, up, with lo,
- *       and the default route via IP. Undone when a step fails.
+ *       and the default route via IP (with MTU M: the links' N is for traffic on the host,
+ *       M for what leaves it). Undone when a step fails.
  *   berth-net detach --netns PATH [--host-if VETH] [--remove-netns]
  *       delete VETH (and so its peer); unmount and remove PATH. Missing things are fine.
  * Exit 0, 1 with one line "berth-net: WHAT: ERROR" on stderr, 2 for bad usage. */
@@ -36,7 +37,7 @@
 
 struct opts {
   const char *name, *addr, *netns, *bridge, *host_if, *ifname, *mac, *gateway;
-  int mtu;
+  int mtu, route_mtu;
   bool create, remove_netns;
 };
 
@@ -299,6 +300,11 @@ static int configure_inside(struct opts *o) {
     req_init(&r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof(rt));
     attr(&r, RTA_GATEWAY, &gw, sizeof(gw));
     attr_u32(&r, RTA_OIF, (unsigned)index);
+    if (o->route_mtu > 0) {
+      struct rtattr *metrics = attr(&r, RTA_METRICS, NULL, 0);
+      attr_u32(&r, RTAX_MTU, (unsigned)o->route_mtu);
+      nest_end(&r, metrics);
+    }
     rc = talk(fd, &r);
     if (rc < 0 && rc != -EEXIST) return fail(-rc, "add the default route via %s", o->gateway);
   }
@@ -444,9 +450,10 @@ int main(int argc, char **argv) {
       slot = &o.mac;
     else if (strcmp(a, "--gateway") == 0)
       slot = &o.gateway;
-    else if (strcmp(a, "--mtu") == 0 && v != NULL) {
-      o.mtu = atoi(v);
-      if (o.mtu < 68 || o.mtu > 65535) usage("bad --mtu");
+    else if ((strcmp(a, "--mtu") == 0 || strcmp(a, "--route-mtu") == 0) && v != NULL) {
+      int n = atoi(v);
+      if (n < 68 || n > 65535) usage("bad --mtu or --route-mtu");
+      *(strcmp(a, "--mtu") == 0 ? &o.mtu : &o.route_mtu) = n;
       i++;
       continue;
     } else

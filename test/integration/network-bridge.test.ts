@@ -83,6 +83,16 @@ describe.skipIf(skip !== undefined)('the default bridge network', () => {
   const tcpServer = (port: number, reply: string): string[] => ['nc', '-ll', '-p', String(port), '-e', 'echo', reply];
 
   it('gives the container eth0 with an address of the subnet, the default route, lo, and its address in /etc/hosts', async () => {
+    // The links are as large as loopback's for traffic on the host; what leaves it takes the
+    // default route at docker's 1500 (or the uplink's, when smaller).
+    await h.withContainer([], ['sleep', '60'], async (id) => {
+      const routes = await runText('nsenter', [`--net=/run/berth/netns/${id}`, 'ip', 'route']);
+      // docker's 1500, or less when the host's own uplink has less (1400 on CI's machines).
+      const uplink = (await runText('ip', ['-o', 'route', 'show', 'default'])).split(' ')[4] ?? '';
+      const uplinkMtu = Number((await runText('cat', [`/sys/class/net/${uplink}/mtu`]).catch(() => '1500')).trim());
+      expect(routes).toContain(`default via ${h.network.gateway} dev eth0 mtu ${Math.min(1500, uplinkMtu)}`);
+      expect(await runText('nsenter', [`--net=/run/berth/netns/${id}`, 'ip', 'link', 'show', 'eth0'])).toContain(' mtu 65520 ');
+    });
     const { stdout } = await h.berthOk(['run', '--rm', '--hostname', 'probe-host', h.image, 'sh', '-c', 'ip -4 addr show; ip route; cat /etc/hosts; cat /etc/resolv.conf']);
     const prefix = h.network.subnet.replace(/\.0\/24$/, '.');
     expect(stdout).toMatch(/1: lo: <LOOPBACK,UP,LOWER_UP>/);
