@@ -368,17 +368,14 @@ export class NetworkManager {
   /** Writes berth's nftables table from the records. Call inside a transaction (it serializes writers). */
   #applyRules(): void {
     const networks = this.records.list().map((n) => ({ bridge: n.bridge, subnet: n.subnet, internal: n.internal }));
-    const ips = new Map(this.records.allEndpoints().map((e) => [e.containerId, e]));
+    // A container's ports go to its address on its first network (the one it was created on).
+    const ips = new Map<string, EndpointRecord>();
+    for (const e of this.records.allEndpoints()) if (!ips.has(e.containerId)) ips.set(e.containerId, e);
     const ports = this.records.ports().flatMap((p) => {
       const e = ips.get(p.containerId);
       return e === undefined ? [] : [{ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: e.ip, containerPort: p.containerPort }];
     });
     applyScript(rulesetScript(this.#deps.table, networks, ports));
-  }
-
-  /** Writes the table again (reconcile, system prune). */
-  refreshRules(): void {
-    this.#deps.db.transaction(() => this.#applyRules());
   }
 
   /**

@@ -125,8 +125,10 @@ describe.skipIf(skip !== undefined)('user-defined networks', () => {
   it('connects and disconnects a running container: eth1 comes and goes, names follow, /etc/hosts is rewritten', async () => {
     await net('extra', 3);
     try {
-      await h.withContainer(['--name', 'roamer', '--hostname', 'roamer-host'], ['sleep', '300'], async (id) => {
+      await h.withContainer(['--name', 'roamer', '--hostname', 'roamer-host', '-p', '127.0.0.1:18471:7000'], ['nc', '-ll', '-p', '7000', '-e', 'echo', 'roamer-port'], async (id) => {
         await h.berthOk(['network', 'connect', '--alias', 'wanderer', 'extra', id]);
+        // Its published port still leads to its address on the network it was created on.
+        expect(await runText('busybox', ['nc', '-w', '2', '127.0.0.1', '18471'], { input: '' })).toContain('roamer-port');
         const after = await h.berthOk(['exec', id, 'sh', '-c', 'ip -4 -o addr show eth1; cat /etc/hosts']);
         const prefix = h.network.userSubnet(3).replace(/0\/24$/, '');
         expect(after.stdout).toContain(`inet ${prefix}`);
