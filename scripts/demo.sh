@@ -2,7 +2,8 @@
 # berth's main job, end to end and offline: set up, start a registry on 127.0.0.1, seed it
 # with a busybox image made from Debian's busybox-static package, pull it with berth into the
 # default store, and list and inspect it. The registry and scratch files are removed at the
-# end; the pulled image stays in berth's store (see "berth images").
+# end; the pulled image stays in berth's store (see "berth images"). Then containers: run,
+# exec, logs, stop, and two on a user network, one serving on a published port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,3 +70,16 @@ berth logs --tail 2 "$id"
 berth stop -t 2 "$id" >/dev/null
 berth ps -a --filter "id=$id"
 berth rm "$id" >/dev/null
+echo "== networks: containers find each other by name on a user network; a published port"
+berth rm -f berth-demo-web >/dev/null 2>&1 || true
+berth network rm berth-demo-net >/dev/null 2>&1 || true
+berth network create berth-demo-net >/dev/null
+berth run -d --name berth-demo-web --network berth-demo-net -p 127.0.0.1::80 busybox \
+  sh -c 'echo "hello over the network from $(hostname)" > /tmp/index.html; exec httpd -f -p 80 -h /tmp' >/dev/null
+berth port berth-demo-web
+port=$(berth port berth-demo-web 80 | cut -d: -f2)
+sleep 0.3
+berth run --rm --network berth-demo-net busybox wget -q -O- http://berth-demo-web/index.html
+curl -fs "http://127.0.0.1:$port/index.html"
+berth rm -f berth-demo-web >/dev/null
+berth network rm berth-demo-net >/dev/null
