@@ -15,7 +15,7 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotF
 import type { MetadataDb } from '../common/metadata.js';
 import type { StateLayout } from '../common/paths.js';
 import { loadFsx } from '../common/sys/fsx.js';
-import { applyDeviceRules, type CgroupStats, type ContainerCgroup } from '../cgroups/index.js';
+import { applyDeviceRules, type ContainerCgroup } from '../cgroups/index.js';
 import type { ImageRecord } from '../image/index.js';
 import type { ImageConfig, RuntimeSpec } from '../oci/index.js';
 import type { ContainerConfig, MountRequest, Ulimit } from './config.js';
@@ -37,6 +37,7 @@ import { checkResources, noResources, normalizeResources, ociResources, type Res
 import type { Attachment, NetworkManager, PublishedPort } from '../network/index.js';
 import { parseNetworkMode, type NetworkRequest } from './networking.js';
 import { ContainerNetworks } from './container-network.js';
+import { ContainerLimits, notRunningHint, type ContainerStats } from './limits.js';
 
 /** What the engine is built from. */
 export interface EngineDeps {
@@ -124,13 +125,6 @@ function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
 /** A container's live status, docker's words. */
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
-/** What `stats` shows of one container at one moment. */
-export interface ContainerStats extends CgroupStats {
-  readonly netRx: number;
-  readonly netTx: number;
-  /** When it was read, ms since the epoch. */
-  readonly read: number;
-}
 
 /** A record with its live status. */
 export interface ContainerView {
@@ -162,6 +156,7 @@ export class ContainerEngine {
   readonly #records: ContainerRecords;
   readonly volumes: VolumeStore;
   readonly #net: ContainerNetworks;
+  readonly #limits: ContainerLimits;
   #native: NativePrograms | undefined;
 
   constructor(deps: EngineDeps) {
@@ -169,6 +164,7 @@ export class ContainerEngine {
     this.#records = new ContainerRecords(deps.db);
     this.volumes = new VolumeStore(deps.db, deps.layout);
     this.#net = new ContainerNetworks(deps.layout, deps.network, (id) => this.dir(id));
+    this.#limits = new ContainerLimits(this.#records, deps.cgroups, (id) => this.dir(id), (name) => this.#runtime(name));
     this.#native = deps.native;
   }
 
@@ -706,87 +702,24 @@ export class ContainerEngine {
     if (this.#records.byId(record.id)?.state === 'paused') this.#records.update(record.id, { state: 'running' });
   }
 
-  /** The cgroup of a running container (pause, update, stats). */
-  async #runningCgroup(view: ContainerView, action: string): Promise<ContainerCgroup> {
-    if (!view.running) {
-      throw new FailedPreconditionError(`Cannot ${action} container ${view.record.name}: it is not running`, { hint: notRunningHint(view) });
-    }
-    return this.#deps.cgroups.attach(view.record.id, view.record.config.cgroupParent);
-  }
-
-  /**
-   * Resource usage of a running container: its cgroup's, and the bytes through the network
-   * interfaces of its network namespace but lo (/proc/PID/net/dev).
-   */
-  async stats(view: ContainerView): Promise<ContainerStats> {
-    const cgroup = await this.#runningCgroup(view, 'read the statistics of');
-    let netRx = 0;
-    let netTx = 0;
-    const dev = loadText(`/proc/${view.record.pid}/net/dev`) ?? '';
-    for (const line of dev.split('\n').slice(2)) {
-      const [name, rest] = line.split(':');
-      if (name === undefined || rest === undefined || name.trim() === 'lo') continue;
-      const fields = rest.trim().split(/\s+/).map(Number);
-      netRx += fields[0] ?? 0;
-      netTx += fields[8] ?? 0;
-    }
-    return { ...cgroup.stats(), netRx, netTx, read: Date.now() };
+  /** Resource usage of a running container (its cgroup's, and its network's). */
+  stats(view: ContainerView): Promise<ContainerStats> {
+    return this.#limits.stats(view);
   }
 
   /** docker pause: freezes every process of the container (v1 freezer, v2 cgroup.freeze). */
   async pause(input: string): Promise<void> {
-    const view = this.find(input);
-    if (view.status === 'paused') throw new FailedPreconditionError(`Container ${view.record.id} is already paused`);
-    const cgroup = await this.#runningCgroup(view, 'pause');
-    await cgroup.freeze();
-    this.#records.update(view.record.id, { state: 'paused' });
+    await this.#limits.pause(this.find(input));
   }
 
   /** docker unpause. */
   async unpause(input: string): Promise<void> {
-    const view = this.find(input);
-    if (view.status !== 'paused') throw new FailedPreconditionError(`Container ${view.record.id} is not paused`);
-    const cgroup = await this.#deps.cgroups.attach(view.record.id, view.record.config.cgroupParent);
-    await cgroup.thaw();
-    this.#records.update(view.record.id, { state: 'running' });
+    await this.#limits.unpause(this.find(input));
   }
 
-  /**
-   * docker update: new limits for a container, written to its cgroup at once when it runs
-   * (and kept for its next start). Checked as at create; returns docker's warnings.
-   */
-  async update(input: string, changes: Partial<ResourceConfig>): Promise<string[]> {
-    const view = this.find(input);
-    const { record } = view;
-    if (view.status === 'removing' || view.status === 'dead') throw new FailedPreconditionError(`Cannot update container ${record.name}: it is ${view.status}`);
-    const before = record.config.resources ?? noResources;
-    // A new --memory without --memory-swap keeps docker's "as much swap again" rule only
-    // when swap was at its default before.
-    const memorySwap = changes.MemorySwap ?? (changes.Memory !== undefined && before.MemorySwap === 2 * before.Memory ? 0 : before.MemorySwap);
-    const resources = normalizeResources({ ...before, ...changes, MemorySwap: memorySwap });
-    const warnings = checkResources(resources, hostResources());
-    const oci = ociResources(resources);
-    if (view.running && record.config.runtime === 'berth') {
-      const cgroup = await this.#deps.cgroups.attach(record.id, record.config.cgroupParent);
-      warnings.push(...cgroup.apply(oci.resources, { updating: true }));
-    } else if (view.running) {
-      const file = join(this.dir(record.id), 'update.json');
-      writeFileSync(file, JSON.stringify(oci.resources));
-      try {
-        await runtimeCommand(await this.#runtime(record.config.runtime), ['update', '--resources', file, record.id]);
-      } finally {
-        await unlink(file).catch(() => undefined);
-      }
-    }
-    const config = { ...record.config, resources };
-    this.#records.updateConfig(record.id, config);
-    // The next start rebuilds the container from config.json: keep its limits there too.
-    const specPath = join(this.dir(record.id), 'config.json');
-    const spec = JSON.parse(readFileSync(specPath, 'utf8')) as RuntimeSpec;
-    const linux = spec.linux ?? {};
-    const updated: RuntimeSpec = { ...spec, linux: { ...linux, resources: { ...oci.resources, devices: linux.resources?.devices ?? [] } } };
-    writeFileSync(specPath, `${JSON.stringify(updated, null, 2)}\n`);
-    return warnings;
+  /** docker update: new limits, at once when it runs and for its next start; docker's warnings. */
+  update(input: string, changes: Partial<ResourceConfig>): Promise<string[]> {
+    return this.#limits.update(this.find(input), changes);
   }
 
   /**
@@ -1092,12 +1025,6 @@ export class ContainerEngine {
   }
 }
 
-/** What to do about a container that is not running. */
-function notRunningHint(view: ContainerView): string {
-  return view.status === 'created' || view.status === 'exited'
-    ? `Start it with "berth start ${view.record.name}"`
-    : `It is ${view.status}; "berth ps -a" shows its state`;
-}
 
 /**
  * The root of a created or running container's process, `/proc/<pid>/root`; undefined when

@@ -3,7 +3,7 @@ export { hostCgroups, type CgroupProvider } from './cgroups.js';
 export type { ContainerConfig, MountRequest, Ulimit } from './config.js';
 export { ContainerRecords, processStartTime, type ContainerRecord, type RecordedState } from './containers.js';
 export {
-  ContainerEngine, parseSignal, readImageFile, type ContainerStats, type ContainerStatus, type ExecOptions, type ContainerView, type CreateOptions, type EngineDeps, type PullPolicy,
+  ContainerEngine, parseSignal, readImageFile, type ContainerStatus, type ExecOptions, type ContainerView, type CreateOptions, type EngineDeps, type PullPolicy,
 } from './engine.js';
 export { findNativePrograms, type NativePrograms } from './native.js';
 export { buildPlan, type CgroupView, type PlanInput } from './plan.js';
@@ -18,3 +18,4 @@ export {
   type DeviceMapping, type ResourceConfig, type ThrottleDevice,
 } from './resources.js';
 export { hostResolvConf } from './etc.js';
+export type { ContainerStats } from './limits.js';
