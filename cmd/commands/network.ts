@@ -7,7 +7,7 @@ import type { ContainerEngine } from '../../runtime/index.js';
 import { table } from '../format.js';
 import { applyTemplate } from './ps.js';
 import { withContext } from '../run.js';
-import { collect, keyValues } from '../options.js';
+import { collect, keyValues, parseFilters } from '../options.js';
 
 
 
@@ -54,13 +54,23 @@ export function registerNetwork(program: Command): void {
     .option('-q, --quiet', 'only display network ids')
     .option('--no-trunc', 'do not truncate the ids')
     .option('--format <format>', 'table (default), json, or a {{.Field}} template')
-    .action(withContext(async (ctx, flags: { quiet?: boolean; trunc: boolean; format?: string }) => {
+    .option('-f, --filter <key=value>', 'filter: name, id, driver, label, type (custom or builtin)', collect, [])
+    .action(withContext(async (ctx, flags: { quiet?: boolean; trunc: boolean; format?: string; filter: string[] }) => {
       const manager = await ctx.network();
+      const filters = parseFilters(flags.filter, ['name', 'id', 'driver', 'label', 'type']);
       const id = (full: string): string => (flags.trunc ? full.slice(0, 12) : full);
-      const rows = [
-        ...manager.list().map((n) => ({ ID: id(n.id), Name: n.name, Driver: n.driver, Scope: 'local', Internal: String(n.internal), Labels: Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') })),
-        ...pseudoNetworks.map((n) => ({ ID: id(n.id), Name: n.name, Driver: n.driver, Scope: 'local', Internal: 'false', Labels: '' })),
+      const all = [
+        ...manager.list().map((n) => ({ id: n.id, name: n.name, driver: n.driver, internal: n.internal, labels: n.labels, builtin: n.name === 'bridge' })),
+        ...pseudoNetworks.map((n) => ({ ...n, internal: false, labels: {} as Record<string, string>, builtin: true })),
       ];
+      // docker's rules: name matches a part of the name, id a prefix, the rest exactly; values of one key are alternatives.
+      const pass = (key: string, test: (value: string) => boolean): boolean => (filters.get(key) ?? []).length === 0 || (filters.get(key) ?? []).some(test);
+      const rows = all.filter((n) => pass('name', (v) => n.name.includes(v)) && pass('id', (v) => n.id.startsWith(v)) && pass('driver', (v) => n.driver === v)
+        && pass('type', (v) => (v === 'builtin') === n.builtin) && pass('label', (v) => {
+          const eq = v.indexOf('=');
+          return eq < 0 ? v in n.labels : n.labels[v.slice(0, eq)] === v.slice(eq + 1);
+        }))
+        .map((n) => ({ ID: id(n.id), Name: n.name, Driver: n.driver, Scope: 'local', Internal: String(n.internal), Labels: Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') }));
       if (flags.quiet === true) {
         process.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
         return;

@@ -10,7 +10,7 @@ import { treeSize } from '../../common/fs.js';
 import type { ContainerEngine, ContainerView } from '../../runtime/index.js';
 import { humanDuration, humanSize, since, table } from '../format.js';
 import { withContext } from '../run.js';
-import { collect } from '../options.js';
+import { collect, parseFilters } from '../options.js';
 
 interface PsFlags {
   readonly all?: boolean;
@@ -89,15 +89,8 @@ function commandText(view: ContainerView, trunc: boolean): string {
   return `"${shown}"`;
 }
 
-function parseFilters(filters: readonly string[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const f of filters) {
-    const eq = f.indexOf('=');
-    if (eq <= 0) throw new UsageError(`Bad format of filter "${f}"`, { hint: 'Use key=value, e.g. status=exited' });
-    const key = f.slice(0, eq);
-    if (!['status', 'name', 'label', 'ancestor', 'id'].includes(key)) throw new UsageError(`Invalid filter "${key}"`, { hint: 'berth filters by status, name, label, ancestor and id' });
-    out.set(key, [...(out.get(key) ?? []), f.slice(eq + 1)]);
-  }
+function psFilters(filters: readonly string[]): Map<string, string[]> {
+  const out = parseFilters(filters, ['status', 'name', 'label', 'ancestor', 'id']);
   const statuses = out.get('status') ?? [];
   for (const s of statuses) {
     if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) {
@@ -125,7 +118,7 @@ function matches(view: ContainerView, filters: Map<string, string[]>, imageIdOf:
 
 /** The listing as text. */
 export async function listContainers(engine: ContainerEngine, flags: PsFlags, imageIdOf: (ref: string) => string | undefined): Promise<string> {
-  const filters = parseFilters(flags.filter);
+  const filters = psFilters(flags.filter);
   let views = engine.list();
   let limit: number | undefined;
   if (flags.last !== undefined) {

@@ -93,6 +93,8 @@ describe.skipIf(skip !== undefined)('user-defined networks', () => {
       expect((inspected[0]?.['IPAM'] as { Config: unknown[] }).Config).toEqual([{ Subnet: h.network.userSubnet(0), Gateway: gateway }]);
       const ls = (await h.berthOk(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout.split('\n');
       for (const row of ['bridge bridge', 'front bridge', 'back bridge', 'host host', 'none null']) expect(ls).toContain(row);
+      expect((await h.berthOk(['network', 'ls', '-f', 'name=fron', '--format', '{{.Name}}'])).stdout).toBe('front\n');
+      expect((await h.berthOk(['network', 'ls', '-f', 'type=builtin', '--format', '{{.Name}}'])).stdout).toBe('bridge\nhost\nnone\n');
       // rm refuses a network with containers.
       const busy = await h.berth(['network', 'rm', 'front']);
       expect(busy.code).toBe(125);
