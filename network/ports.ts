@@ -1,17 +1,21 @@
 /**
- * Published ports: docker's `-p`, `--expose` and `-P` syntax (go-connections nat.ParsePortSpec
- * and the CLI's PortOpt), and the ways docker shows them (ps's PORTS column, `docker port`,
- * inspect's port maps). Pure; berth is IPv4-only for now.
+ * Published ports: docker's `-p`, `--expose` and `-P` syntax, and the ways docker shows them
+ * (ps's PORTS column, `docker port`, inspect's port maps). Pure. Each function follows the
+ * code docker 28.2.2 runs: go-connections v0.5.0 `nat.ParsePortSpec` (vendored by docker/cli
+ * v28.2.2), the CLI's `convertToStandardNotation` and --expose loop
+ * (cli/command/container/opts.go), `formatter.DisplayablePorts` and `runPort`; the error
+ * messages are theirs, word for word. Where berth departs, a comment says so and why.
+ * berth is IPv4-only for now: an IPv6 host address other than "::" is refused.
  */
 import { InvalidArgumentError } from '../common/errors.js';
-import { parseIpv4 } from './ipam.js';
+import { formatIpv4, parseIpv4 } from './ipam.js';
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 
 /**
  * One container port published on one host address. `hostPort` 0 is any free port, chosen
- * at start; with `hostPortEnd`, any free one of hostPort..hostPortEnd. `hostIp` '' is
- * every address (0.0.0.0).
+ * at start; with `hostPortEnd`, any free one of hostPort..hostPortEnd ("-p 8000-8010:80").
+ * `hostIp` '' is every address (0.0.0.0).
  */
 export interface PortBinding {
   readonly hostIp: string;
@@ -21,129 +25,226 @@ export interface PortBinding {
   readonly protocol: Protocol;
 }
 
-const hint = 'Use -p [ip:][hostPort:]containerPort[/tcp|udp|sctp], e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp';
+const shortHint = 'Use -p [ip:][hostPort:]containerPort[/tcp|udp|sctp], e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp';
+const longHint = 'Use -p published=HOSTPORT,target=CONTAINERPORT[,protocol=udp][,host_ip=IP], e.g. -p published=8080,target=80';
+const ipHint = 'Give an IPv4 address such as 127.0.0.1, or leave the address out to publish on all addresses';
+const protoHint = 'Use tcp, udp or sctp, e.g. -p 5353:53/udp';
+const exposeHint = 'Use --expose PORT[/PROTO] or --expose START-END[/PROTO], e.g. --expose 8000-8010/udp';
 
-function protocolOf(text: string): Protocol {
-  const p = text.toLowerCase();
-  if (p === 'tcp' || p === 'udp' || p === 'sctp') return p;
-  throw new InvalidArgumentError(`invalid proto: ${text}`, { hint });
+function invalid(message: string, hint: string): InvalidArgumentError {
+  return new InvalidArgumentError(message, { hint });
 }
 
-/** "80" or "8000-8010" → [start, end]; `what` names the field in docker's words. */
-function portRange(text: string, what: string, allowZero = false): [number, number] {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
-  const start = Number(m?.[1]);
-  const end = m?.[2] === undefined ? start : Number(m[2]);
-  const ok = (n: number): boolean => Number.isInteger(n) && n <= 65535 && (n > 0 || allowZero);
-  if (m === null || !ok(start) || !ok(end)) throw new InvalidArgumentError(`invalid ${what}: ${text}`, { hint });
-  if (end < start) throw new InvalidArgumentError(`invalid ${what}: ${text}`, { hint });
-  return [start, end];
+function isProtocol(p: string): p is Protocol {
+  return p === 'tcp' || p === 'udp' || p === 'sctp';
 }
 
-function hostAddress(text: string): string {
-  const ip = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  if (ip === '' || ip === '0.0.0.0' || ip === '::') return '';
-  if (ip.includes(':')) throw new InvalidArgumentError(`IPv6 host addresses are not supported yet: ${text}`, { hint: 'Publish on an IPv4 address, or on all addresses' });
-  if (parseIpv4(ip) === undefined) throw new InvalidArgumentError(`invalid IP address: ${text}`, { hint });
-  return ip;
+/** nat.SplitProtoPort (v0.5.0): "80/udp" → ["udp", "80"]; a third part is ignored, as there. */
+function splitProtoPort(raw: string): [proto: string, port: string] {
+  const [port = '', proto] = raw.split('/');
+  if (port === '') return ['', ''];
+  return [proto === undefined || proto === '' ? 'tcp' : proto, port];
 }
 
-/** docker's -p / --publish value (short "[ip:][hostPort[-end]:]containerPort[-end][/proto]", or long "published=…,target=…"). */
+type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+/** Go's strconv.ParseUint(text, 10, 16), with Go's error text. */
+function parseUint16(text: string): Parsed<number> {
+  if (!/^[0-9]+$/.test(text)) return { ok: false, error: `strconv.ParseUint: parsing ${JSON.stringify(text)}: invalid syntax` };
+  const n = Number(text);
+  if (n > 0xffff) return { ok: false, error: `strconv.ParseUint: parsing ${JSON.stringify(text)}: value out of range` };
+  return { ok: true, value: n };
+}
+
+/** nat.ParsePortRange: "80" or "8000-8010" (a third part is ignored, as there). */
+function parsePortRange(text: string): Parsed<[number, number]> {
+  if (text === '') return { ok: false, error: 'empty string specified for ports' };
+  const [first = '', second] = text.split('-');
+  const start = parseUint16(first);
+  if (!start.ok) return start;
+  const end = second === undefined ? start : parseUint16(second);
+  if (!end.ok) return end;
+  if (end.value < start.value) return { ok: false, error: `invalid range specified for port: ${text}` };
+  return { ok: true, value: [start.value, end.value] };
+}
+
+/** The host of Go's net.SplitHostPort(ip + ":") for an `ip` that starts with "[", as ParsePortSpec strips brackets. */
+function stripBrackets(ip: string): Parsed<string> {
+  const hostport = `${ip}:`;
+  const fail = (why: string): Parsed<string> => ({ ok: false, error: `address ${hostport}: ${why}` });
+  const end = hostport.indexOf(']');
+  if (end < 0) return fail("missing ']' in address");
+  if (end + 1 !== hostport.length - 1) return fail(hostport[end + 1] === ':' ? 'too many colons in address' : 'missing port in address');
+  if (hostport.indexOf('[', 1) >= 0) return fail("unexpected '[' in address");
+  return { ok: true, value: hostport.slice(1, end) };
+}
+
+/** Go's net.ParseIP for IPv6 text: the eight 16-bit groups, or undefined. */
+function parseIpv6(text: string): number[] | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2 || text.includes('%')) return undefined;
+  // An IPv4 address may end the text ("::ffff:1.2.3.4"), and stands for two groups.
+  const groups = (part: string, last: boolean): number[] | undefined => {
+    if (part === '') return [];
+    const out: number[] = [];
+    const texts = part.split(':');
+    for (const [i, g] of texts.entries()) {
+      const v4 = last && i === texts.length - 1 && g.includes('.') ? parseIpv4(g) : undefined;
+      if (v4 !== undefined) out.push(v4 >>> 16, v4 & 0xffff);
+      else if (/^[0-9a-fA-F]{1,4}$/.test(g)) out.push(parseInt(g, 16));
+      else return undefined;
+    }
+    return out;
+  };
+  const head = groups(halves[0] ?? '', halves.length === 1);
+  const tail = halves.length === 2 ? groups(halves[1] ?? '', true) : [];
+  if (head === undefined || tail === undefined) return undefined;
+  // "::" stands for at least one zero group.
+  if (halves.length === 1) return head.length === 8 ? head : undefined;
+  if (head.length + tail.length > 7) return undefined;
+  return [...head, ...Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+}
+
+/**
+ * berth's own check of a host address docker accepted: every address ("0.0.0.0", "::") is '',
+ * an IPv4-mapped IPv6 one is its IPv4 address (docker binds those as IPv4 too), other IPv6
+ * ones are refused.
+ */
+function hostAddress(ip: string): string {
+  if (ip === '') return '';
+  const v4 = parseIpv4(ip);
+  const v6 = v4 === undefined ? parseIpv6(ip) : undefined;
+  const isMapped = v6 !== undefined && v6.slice(0, 5).every((g) => g === 0) && v6[5] === 0xffff;
+  const mapped = isMapped ? formatIpv4((v6[6] ?? 0) * 0x10000 + (v6[7] ?? 0)) : undefined;
+  if (v6 !== undefined && mapped === undefined && !v6.every((g) => g === 0)) {
+    throw invalid('IPv6 host addresses are not supported yet', `berth publishes on IPv4 only: give an IPv4 address such as 127.0.0.1 instead of "${ip}", or leave the address out`);
+  }
+  const address = v4 !== undefined ? ip : mapped ?? '';
+  return address === '0.0.0.0' ? '' : address;
+}
+
+/**
+ * nat.ParsePortSpec (v0.5.0), in its order of checks; `raw` is what its messages quote.
+ * berth departs twice, after docker's checks: container port 0 is refused (docker leaves it
+ * to fail at start), and so is a host range from 0 with one container port (the daemon's
+ * port allocator refuses it at start with "invalid port range").
+ */
+function parsePortSpec(raw: string, hint: string): PortBinding[] {
+  const parts = raw.split(':');
+  const n = parts.length;
+  let ip = n >= 3 ? parts.slice(0, n - 2).join(':') : '';
+  const hostText = n >= 2 ? parts[n - 2] ?? '' : '';
+  const [proto, containerText] = splitProtoPort(parts[n - 1] ?? '');
+  if (ip.startsWith('[')) {
+    const stripped = stripBrackets(ip);
+    if (!stripped.ok) throw invalid(`invalid IP address ${ip}: ${stripped.error}`, ipHint);
+    ip = stripped.value;
+  }
+  if (ip !== '' && parseIpv4(ip) === undefined && parseIpv6(ip) === undefined) throw invalid(`invalid IP address: ${ip}`, ipHint);
+  if (containerText === '') throw invalid(`no port specified: ${raw}<empty>`, hint);
+  const container = parsePortRange(containerText);
+  if (!container.ok || container.value[0] === 0) throw invalid(`invalid containerPort: ${containerText}`, `${hint}; container ports go from 1 to 65535`);
+  const [cStart, cEnd] = container.value;
+  let [hStart, hEnd] = [0, 0];
+  if (hostText !== '') {
+    const host = parsePortRange(hostText);
+    if (!host.ok) throw invalid(`invalid hostPort: ${hostText}`, `${hint}; host ports go from 1 to 65535`);
+    [hStart, hEnd] = host.value;
+    // A host range with one container port is the range to pick a free port from.
+    if (hEnd - hStart !== cEnd - cStart && cEnd !== cStart) {
+      throw invalid(`invalid ranges specified for container and host Ports: ${containerText} and ${hostText}`,
+        'Give ranges of the same length (-p 8000-8001:80-81), or one container port with a host range to pick from (-p 8000-8010:80)');
+    }
+  }
+  const protocol = proto.toLowerCase();
+  if (!isProtocol(protocol)) throw invalid(`invalid proto: ${proto}`, protoHint);
+  const hostIp = hostAddress(ip);
+  if (cStart === cEnd && hStart !== hEnd) {
+    if (hStart === 0) throw invalid(`invalid port range: ${hStart}-${hEnd}`, 'Start the host port range at 1 or above, e.g. -p 8000-8010:80');
+    return [{ hostIp, hostPort: hStart, hostPortEnd: hEnd, containerPort: cStart, protocol }];
+  }
+  return range(cStart, cEnd).map((c, i) => ({ hostIp, hostPort: hostText === '' ? 0 : hStart + i, containerPort: c, protocol }));
+}
+
+/**
+ * The CLI's convertToStandardNotation: "published=8080,target=80,protocol=udp" becomes
+ * "8080:80/udp", and ParsePortSpec then checks it (its messages quote the converted text).
+ * Keys are case-sensitive and unknown ones (mode=…) are ignored, as there. berth departs in
+ * one way: docker run ignores host_ip, berth publishes on it ("IP:8080:80/udp"), since
+ * ignoring it would publish on every address a port the user meant to keep local.
+ */
+function standardNotation(spec: string): string {
+  const params = new Map<string, string>([['protocol', 'tcp']]);
+  for (const param of spec.split(',')) {
+    const eq = param.indexOf('=');
+    if (eq <= 0) throw invalid(`invalid publish opts format (should be name=value but got '${param}')`, longHint);
+    params.set(param.slice(0, eq), param.slice(eq + 1));
+  }
+  const ports = `${params.get('published') ?? ''}:${params.get('target') ?? ''}/${params.get('protocol') ?? ''}`;
+  const hostIp = params.get('host_ip');
+  return hostIp === undefined ? ports : `${hostIp}:${ports}`;
+}
+
+/**
+ * docker's -p / --publish value: "[ip:][hostPort[-end]:]containerPort[-end][/proto]" (IPv6
+ * host addresses in brackets), or the long "published=8080,target=80,protocol=udp,host_ip=IP"
+ * (any value with "=" in it). One binding per container port; a host range with one container
+ * port is one binding with `hostPortEnd`.
+ * @throws InvalidArgumentError with docker's message and a hint.
+ */
 export function parsePublish(spec: string): PortBinding[] {
-  if (/^[a-z_]+=/.test(spec)) return [parseLong(spec)];
-  let rest = spec;
-  let protocol: Protocol = 'tcp';
-  const slash = rest.lastIndexOf('/');
-  if (slash >= 0) {
-    protocol = protocolOf(rest.slice(slash + 1));
-    rest = rest.slice(0, slash);
-  }
-  // The host address may be an IPv6 one in brackets: split from the right.
-  const parts: string[] = [];
-  const bracket = rest.startsWith('[') ? rest.indexOf(']') : -1;
-  if (bracket >= 0) {
-    parts.push(rest.slice(0, bracket + 1));
-    rest = rest.slice(bracket + 2);
-    parts.push(...rest.split(':'));
-  } else {
-    parts.push(...rest.split(':'));
-  }
-  let ipText = '';
-  let hostText = '';
-  let containerText: string;
-  if (parts.length === 1) containerText = parts[0] ?? '';
-  else if (parts.length === 2) [hostText, containerText] = [parts[0] ?? '', parts[1] ?? ''];
-  else if (parts.length === 3) [ipText, hostText, containerText] = [parts[0] ?? '', parts[1] ?? '', parts[2] ?? ''];
-  else throw new InvalidArgumentError(`invalid IP address: ${parts.slice(0, -2).join(':')}`, { hint });
-  if (containerText === '') throw new InvalidArgumentError(`no port specified: ${spec}<empty>`, { hint });
-  const hostIp = hostAddress(ipText);
-  const [cStart, cEnd] = portRange(containerText, 'containerPort');
-  if (hostText === '') return range(cStart, cEnd).map((c) => ({ hostIp, hostPort: 0, containerPort: c, protocol }));
-  const [hStart, hEnd] = portRange(hostText, 'hostPort');
-  const cLen = cEnd - cStart;
-  const hLen = hEnd - hStart;
-  if (cLen === 0 && hLen > 0) return [{ hostIp, hostPort: hStart, hostPortEnd: hEnd, containerPort: cStart, protocol }];
-  if (hLen !== cLen) throw new InvalidArgumentError(`invalid ranges specified for container and host Ports: ${containerText} and ${hostText}`, { hint });
-  return range(cStart, cEnd).map((c, i) => ({ hostIp, hostPort: hStart + i, containerPort: c, protocol }));
-}
-
-function parseLong(spec: string): PortBinding {
-  let target: number | undefined;
-  let published = 0;
-  let publishedEnd: number | undefined;
-  let protocol: Protocol = 'tcp';
-  let hostIp = '';
-  for (const field of spec.split(',')) {
-    const eq = field.indexOf('=');
-    const key = field.slice(0, eq).toLowerCase();
-    const value = field.slice(eq + 1);
-    if (key === 'target') target = portRange(value, 'target port')[0];
-    else if (key === 'published') {
-      const [s, e] = portRange(value, 'published port');
-      published = s;
-      publishedEnd = e === s ? undefined : e;
-    } else if (key === 'protocol') protocol = protocolOf(value);
-    else if (key === 'host_ip') hostIp = hostAddress(value);
-    else if (key === 'mode') {
-      if (value !== 'host' && value !== 'ingress') throw new InvalidArgumentError(`invalid publish mode value (${value}): must be either "ingress" or "host"`, { hint });
-    } else throw new InvalidArgumentError(`invalid field key: ${key}`, { hint });
-  }
-  if (target === undefined) throw new InvalidArgumentError('missing mandatory field "target"', { hint });
-  return { hostIp, hostPort: published, ...(publishedEnd === undefined ? {} : { hostPortEnd: publishedEnd }), containerPort: target, protocol };
+  if (spec.includes('=')) return parsePortSpec(standardNotation(spec), longHint);
+  return parsePortSpec(spec, shortHint);
 }
 
 function range(from: number, to: number): number[] {
-  const out: number[] = [];
-  for (let p = from; p <= to; p++) out.push(p);
-  return out;
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
 
-/** --expose values and the image's ExposedPorts keys ("80/tcp", "8000-8010/udp") → "port/proto" keys. */
+/** An --expose value or ExposedPorts key, checked; see {@link parseExpose}. */
+function exposedRange(spec: string): { readonly protocol: Protocol; readonly ports: number[] } {
+  if (spec.includes(':')) throw invalid(`invalid port format for --expose: ${spec}`, exposeHint);
+  const [proto, port] = splitProtoPort(spec);
+  const ports = parsePortRange(port);
+  if (!ports.ok) throw invalid(`invalid range format for --expose: ${spec}, error: ${ports.error}`, exposeHint);
+  const [start, end] = ports.value;
+  if (start === 0) throw invalid(`invalid range format for --expose: ${spec}, error: port 0 cannot be exposed`, exposeHint);
+  const protocol = proto.toLowerCase();
+  if (!isProtocol(protocol)) throw invalid(`invalid proto: ${proto}`, 'Use tcp, udp or sctp, e.g. --expose 53/udp');
+  return { protocol, ports: range(start, end) };
+}
+
+/**
+ * --expose values and the image's ExposedPorts keys ("80", "80/tcp", "8000-8010/udp") →
+ * "port/proto" keys, one per port, as the CLI's --expose loop makes them. docker passes any
+ * protocol through (and keeps its case) and accepts port 0; berth lowercases the protocol and
+ * refuses others and port 0, as it could not publish them.
+ * @throws InvalidArgumentError with docker's message and a hint.
+ */
 export function parseExpose(spec: string): string[] {
-  const slash = spec.lastIndexOf('/');
-  const protocol = slash >= 0 ? protocolOf(spec.slice(slash + 1)) : 'tcp';
-  const [start, end] = portRange(slash >= 0 ? spec.slice(0, slash) : spec, 'port');
-  return range(start, end).map((p) => `${p}/${protocol}`);
+  const { protocol, ports } = exposedRange(spec);
+  return ports.map((p) => `${p}/${protocol}`);
 }
 
-/** -P: each exposed "port/proto" on a free host port of every address. */
+/** -P: each exposed "port/proto" key published on a free host port of every address. */
 export function publishAll(exposed: Iterable<string>): PortBinding[] {
-  const out: PortBinding[] = [];
-  for (const key of exposed) {
-    for (const e of parseExpose(key)) {
-      const [port, protocol] = e.split('/');
-      out.push({ hostIp: '', hostPort: 0, containerPort: Number(port), protocol: protocolOf(protocol ?? 'tcp') });
-    }
-  }
-  return out;
+  return [...exposed].flatMap((key) => {
+    const { protocol, ports } = exposedRange(key);
+    return ports.map((containerPort): PortBinding => ({ hostIp: '', hostPort: 0, containerPort, protocol }));
+  });
 }
 
-/** Refuses the same host address, port and protocol twice (docker says so at start). */
+/**
+ * Refuses one host port taken twice for the same protocol (by two fixed bindings on the same
+ * address, or on one address and on every address), with the message docker's port allocator
+ * gives at start. Bindings to any port, or to a free one of a range, never clash here.
+ * @throws InvalidArgumentError "Bind for 0.0.0.0:8080 failed: port is already allocated".
+ */
 export function checkConflicts(bindings: readonly PortBinding[]): void {
   const fixed = bindings.filter((b) => b.hostPort !== 0 && b.hostPortEnd === undefined);
   fixed.forEach((b, i) => {
     const clash = fixed.slice(0, i).some((o) => o.protocol === b.protocol && o.hostPort === b.hostPort && (o.hostIp === '' || b.hostIp === '' || o.hostIp === b.hostIp));
-    if (clash) throw new InvalidArgumentError(`Bind for ${hostText(b.hostIp)}:${b.hostPort} failed: port is already allocated`, { hint: 'Publish each host port once' });
+    if (clash) throw invalid(`Bind for ${hostText(b.hostIp)}:${b.hostPort} failed: port is already allocated`, `Publish host port ${b.hostPort}/${b.protocol} once, and give the other container port another host port`);
   });
 }
 
@@ -151,54 +252,143 @@ function hostText(ip: string): string {
   return ip === '' ? '0.0.0.0' : ip;
 }
 
+/** Go's net.JoinHostPort. */
+function joinHostPort(host: string, port: string): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The API's container.Port, as the daemon lists it for ps (container/view.go). */
+interface ApiPort { readonly ip: string; readonly privatePort: number; readonly publicPort: number; readonly type: string }
+
 /**
- * docker ps's PORTS column: "0.0.0.0:8080->80/tcp, 443/tcp", consecutive ports grouped into
- * ranges ("0.0.0.0:9000-9001->9000-9001/udp"), exposed but unpublished ports by themselves.
+ * docker ps's PORTS column, as formatter.DisplayablePorts makes it: exposed-only ports and
+ * ports published on the same host port are grouped into ranges per address and protocol
+ * ("443/tcp", "127.0.0.1:9000-9001->9000-9001/udp"), other published ports follow one by one
+ * ("0.0.0.0:8080->80/tcp"). `bindings` have their host ports chosen.
  */
 export function formatPortsColumn(bindings: readonly PortBinding[], exposed: readonly string[]): string {
+  const ports: ApiPort[] = bindings.map((b) => ({ ip: hostText(b.hostIp), privatePort: b.containerPort, publicPort: b.hostPort, type: b.protocol }));
   const published = new Set(bindings.map((b) => `${b.containerPort}/${b.protocol}`));
-  type Item = { ip: string; host: number; container: number; protocol: string };
-  const items: Item[] = [
-    ...bindings.map((b) => ({ ip: hostText(b.hostIp), host: b.hostPort, container: b.containerPort, protocol: b.protocol })),
-    ...exposed.filter((e) => !published.has(e)).map((e) => ({ ip: '', host: 0, container: Number(e.split('/')[0]), protocol: e.split('/')[1] ?? 'tcp' })),
-  ].sort((a, b) => a.ip.localeCompare(b.ip) || a.protocol.localeCompare(b.protocol) || a.container - b.container);
-  const groups: { first: Item; last: Item }[] = [];
-  for (const item of items) {
-    const g = groups.at(-1);
-    const follows = g !== undefined && g.last.ip === item.ip && g.last.protocol === item.protocol && g.last.container + 1 === item.container
-      && (item.ip === '' ? true : g.last.host + 1 === item.host);
-    if (follows) g.last = item;
-    else groups.push({ first: item, last: item });
+  for (const key of new Set(exposed)) {
+    const [type, port] = splitProtoPort(key);
+    const privatePort = parseUint16(port);
+    // The daemon skips a key it cannot read ("invalid port map").
+    if (privatePort.ok && !published.has(`${port}/${type}`)) ports.push({ ip: '', privatePort: privatePort.value, publicPort: 0, type });
   }
-  const text = groups.map(({ first, last }) => {
-    const container = first.container === last.container ? `${first.container}` : `${first.container}-${last.container}`;
-    if (first.ip === '') return `${container}/${first.protocol}`;
-    const host = first.host === last.host ? `${first.host}` : `${first.host}-${last.host}`;
-    return `${first.ip}:${host}->${container}/${first.protocol}`;
-  });
-  return text.join(', ');
+  return displayablePorts(ports);
 }
 
-/** `docker port C [PORT[/PROTO]]` lines: "80/tcp -> 0.0.0.0:8080" (with a filter, only "0.0.0.0:8080"). */
-export function formatPortLines(bindings: readonly PortBinding[], filter?: string): string[] {
-  const sorted = [...bindings].sort((a, b) => a.containerPort - b.containerPort || a.protocol.localeCompare(b.protocol) || a.hostPort - b.hostPort);
-  if (filter === undefined) return sorted.map((b) => `${b.containerPort}/${b.protocol} -> ${hostText(b.hostIp)}:${b.hostPort}`);
-  const [port, protocol = 'tcp'] = filter.split('/');
-  return sorted.filter((b) => String(b.containerPort) === port && b.protocol === protocol).map((b) => `${hostText(b.hostIp)}:${b.hostPort}`);
+function displayablePorts(ports: ApiPort[]): string {
+  // A Map keeps its keys in creation order, as DisplayablePorts' groupMapKeys does.
+  const groups = new Map<string, { first: number; last: number }>();
+  const result: string[] = [];
+  const hostMappings: string[] = [];
+  for (const p of [...ports].sort(comparePorts)) {
+    let key = p.type;
+    if (p.ip !== '') {
+      if (p.publicPort !== p.privatePort) {
+        hostMappings.push(`${joinHostPort(p.ip, String(p.publicPort))}->${p.privatePort}/${p.type}`);
+        continue;
+      }
+      key = `${p.ip}/${p.type}`;
+    }
+    const group = groups.get(key);
+    if (group !== undefined && p.privatePort === group.last + 1) {
+      group.last = p.privatePort;
+      continue;
+    }
+    if (group !== undefined) result.push(formGroup(key, group.first, group.last));
+    groups.set(key, { first: p.privatePort, last: p.privatePort });
+  }
+  for (const [key, g] of groups) result.push(formGroup(key, g.first, g.last));
+  return [...result, ...hostMappings].join(', ');
+}
+
+function formGroup(key: string, first: number, last: number): string {
+  const group = first === last ? `${first}` : `${first}-${last}`;
+  const slash = key.indexOf('/');
+  if (slash < 0) return `${group}/${key}`;
+  return `${joinHostPort(key.slice(0, slash), group)}->${group}/${key.slice(slash + 1)}`;
+}
+
+/** DisplayablePorts' order: container port, then host address, host port, protocol (bytewise, as Go compares strings). */
+function comparePorts(a: ApiPort, b: ApiPort): number {
+  if (a.privatePort !== b.privatePort) return a.privatePort - b.privatePort;
+  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1;
+  if (a.publicPort !== b.publicPort) return a.publicPort - b.publicPort;
+  return a.type < b.type ? -1 : a.type > b.type ? 1 : 0;
 }
 
 /**
- * docker inspect's port maps: `{ "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }], "443/tcp": null }`.
- * `resolved` bindings (NetworkSettings.Ports) show every address as 0.0.0.0; requested ones
- * (HostConfig.PortBindings) keep "" and "" for a port chosen at start.
+ * `docker port C [PORT[/PROTO]]` lines, as the CLI's runPort makes them: "80/tcp -> 0.0.0.0:8080",
+ * or with a filter ("80" means "80/tcp") only that port's addresses ("0.0.0.0:8080"); in natural
+ * order (fvbommel/sortorder). The filter matches as text, as docker's map lookup does ("080"
+ * and "80/TCP" match nothing); an empty list is for the caller to report.
+ * @throws InvalidArgumentError `invalid port (abc): strconv.ParseUint: parsing "abc": invalid syntax`.
+ */
+export function formatPortLines(bindings: readonly PortBinding[], filter?: string): string[] {
+  let wanted: string | undefined;
+  if (filter !== undefined && filter !== '') {
+    const slash = filter.indexOf('/');
+    const port = slash < 0 ? filter : filter.slice(0, slash);
+    const proto = slash < 0 || slash === filter.length - 1 ? 'tcp' : filter.slice(slash + 1);
+    const parsed = parseUint16(port);
+    if (!parsed.ok) throw invalid(`invalid port (${port}): ${parsed.error}`, 'Give a container port, e.g. 80 or 53/udp');
+    wanted = `${port}/${proto}`;
+  }
+  const lines: string[] = [];
+  for (const b of bindings) {
+    const key = `${b.containerPort}/${b.protocol}`;
+    const address = joinHostPort(hostText(b.hostIp), String(b.hostPort));
+    if (wanted === undefined) lines.push(`${key} -> ${address}`);
+    else if (key === wanted) lines.push(address);
+  }
+  return lines.sort((a, b) => (naturalLess(a, b) ? -1 : naturalLess(b, a) ? 1 : 0));
+}
+
+const isDigit = (s: string, i: number): boolean => i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57;
+
+/** fvbommel/sortorder NaturalLess: digit runs compare as numbers (fewer leading zeros first), and before other bytes. */
+function naturalLess(a: string, b: string): boolean {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const [da, db] = [isDigit(a, i), isDigit(b, j)];
+    if (da !== db) return da;
+    if (!da) {
+      if (a[i] !== b[j]) return (a[i] ?? '') < (b[j] ?? '');
+      i++;
+      j++;
+      continue;
+    }
+    while (a[i] === '0') i++;
+    while (b[j] === '0') j++;
+    const [na, nb] = [i, j];
+    while (isDigit(a, i)) i++;
+    while (isDigit(b, j)) j++;
+    if (i - na !== j - nb) return i - na < j - nb;
+    const [ra, rb] = [a.slice(na, i), b.slice(nb, j)];
+    if (ra !== rb) return ra < rb;
+    if (na !== nb) return na < nb;
+  }
+  return a.length < b.length;
+}
+
+/**
+ * docker inspect's port maps, keys in Go's JSON order (sorted): `{ "443/tcp": null, "80/tcp":
+ * [{ HostIp: "0.0.0.0", HostPort: "8080" }] }`. `resolved` bindings (NetworkSettings.Ports,
+ * with `exposed` ports as null) show every address as 0.0.0.0; requested ones
+ * (HostConfig.PortBindings, `exposed` empty) keep "" for every address, "" for a port chosen
+ * at start and "8000-8010" for a range.
  */
 export function portMap(bindings: readonly PortBinding[], exposed: readonly string[], resolved: boolean): Record<string, { HostIp: string; HostPort: string }[] | null> {
-  const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
-  for (const e of exposed) out[e] = null;
+  const map = new Map<string, { HostIp: string; HostPort: string }[] | null>();
+  for (const e of exposed) map.set(e, null);
   for (const b of bindings) {
     const key = `${b.containerPort}/${b.protocol}`;
     const port = b.hostPort === 0 ? '' : b.hostPortEnd !== undefined ? `${b.hostPort}-${b.hostPortEnd}` : String(b.hostPort);
-    (out[key] ??= []).push({ HostIp: resolved ? hostText(b.hostIp) : b.hostIp, HostPort: port });
+    map.set(key, [...(map.get(key) ?? []), { HostIp: resolved ? hostText(b.hostIp) : b.hostIp, HostPort: port }]);
   }
-  return out;
+  const keys = [...map.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(keys.map((k) => [k, map.get(k) ?? null]));
 }
