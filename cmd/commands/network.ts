@@ -140,7 +140,7 @@ export function registerPort(program: Command): void {
       const view = engine.find(container);
       const { ports } = await engine.networkSettings(view.record);
       const lines = formatPortLines(ports.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol as 'tcp' })), port);
-      if (port !== undefined && lines.length === 0) throw new NotFoundError(`No public port '${port.includes('/') ? port : `${port}/tcp`}' published for ${view.record.name}`);
+      if (port !== undefined && lines.length === 0) throw new NotFoundError(`No public port '${port}' published for ${view.record.name}`);
       process.stdout.write(lines.map((l) => `${l}\n`).join(''));
     }));
 }
