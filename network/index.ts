@@ -4,5 +4,6 @@ export { NetworkRecords, type EndpointRecord, type NetworkRecord, type Published
 export { tableName } from './nft.js';
 export { findNetProgram } from './netlink.js';
 export { parseIpv4 } from './ipam.js';
-export { formatPortLines, formatPortsColumn, parseExpose, parsePublish, portMap, publishAll, type PortBinding, type Protocol } from './ports.js';
+export { parseExpose, parsePublish, publishAll, type PortBinding, type Protocol } from './ports.js';
+export { formatPortLines, formatPortsColumn, portMap } from './port-format.js';
 export { dnsAddresses, ensureDnsDaemon, hostNameservers, runDnsDaemon } from './dns-daemon.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../../common/errors.js';
-import { checkConflicts, formatPortLines, formatPortsColumn, parseExpose, parsePublish, portMap, publishAll, type PortBinding, type Protocol } from '../../../network/ports.js';
+import { formatPortLines, formatPortsColumn, portMap } from '../../../network/port-format.js';
+import { checkConflicts, parseExpose, parsePublish, publishAll, type PortBinding, type Protocol } from '../../../network/ports.js';
 
 /** The InvalidArgumentError `fn` throws. */
 function refusal(fn: () => unknown): InvalidArgumentError {
