@@ -1,14 +1,35 @@
 /**
- * berth's DNS responder for user networks (docker's embedded DNS, podman's aardvark-dns):
- * UDP and TCP on port 53 of each network's gateway address. Names of containers on the
- * network the query arrived on (a {@link DnsSource} tells) are answered here; everything
- * else goes to upstream resolvers and their reply is relayed unchanged. Only what it needs
- * of RFC 1035: one question, A and PTR answers, compression pointers when reading names.
+ * berth's DNS responder for user networks (docker's embedded DNS, podman's aardvark-dns).
+ * One per store, in the host's network namespace, it listens on UDP and TCP port 53 of
+ * each user network's gateway address; containers on the network have that address as
+ * their nameserver. It answers, from a {@link DnsSource}:
+ *  - A queries for the names and aliases of containers on the network the query arrived
+ *    on (TTL 600 s, as docker), and an empty NOERROR for their other types (AAAA...), so
+ *    that resolvers do not give up on the name;
+ *  - PTR queries (in-addr.arpa) for those containers' addresses.
+ * Everything else goes to the network's upstream resolvers in order, and the first
+ * reply is relayed unchanged; none answering, or none configured (an `--internal`
+ * network), gives SERVFAIL, as docker does. Malformed UDP queries are dropped and a TCP
+ * connection that sends one is closed. Nothing a client or upstream sends can throw out
+ * of the server: the process serves many networks and must not fall over.
+ *
+ * The wire format is in dns-codec.ts.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer, isIP, isIPv4, type Server, type Socket as TcpSocket } from 'node:net';
+import { InvalidArgumentError, NetworkError } from '../common/errors.js';
+import { asciiLower, buildResponse, CLASS_IN, type DnsQuery, type DnsRecord, frameTcp, isReplyTo, isTruncated, MAX_UDP_MESSAGE, opcodeOf, parseQuery, Rcode, rcodeOf, reverseAddress, TYPE_A, TYPE_ANY, TYPE_PTR } from './dns-codec.js';
 
-/** What the responder asks about a query; berth answers from its metadata database. */
+export {
+  ANSWER_TTL, buildResponse, CLASS_IN, encodeName, frameTcp, isReplyTo, isTruncated, MAX_QUESTIONS, MAX_UDP_MESSAGE, opcodeOf, parseQuery, Rcode, rcodeOf, reverseAddress,
+  TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_OPT, TYPE_PTR, type DnsQuery, type DnsQuestion, type DnsRecord, type ResponseOptions,
+} from './dns-codec.js';
+
+/**
+ * What the responder asks about each query; berth answers from its metadata database.
+ * Called synchronously for every query, so a container's name resolves as soon as the
+ * source knows it; a method that throws makes that one query SERVFAIL.
+ */
 export interface DnsSource {
   /**
    * IPv4 addresses of `name` (lowercased, no trailing dot) for a client at `client` asking
@@ -22,146 +43,57 @@ export interface DnsSource {
   upstreams(client: string, server: string): readonly string[];
 }
 
-export const TYPE_A = 1;
-export const TYPE_PTR = 12;
-export const TYPE_AAAA = 28;
-const CLASS_IN = 1;
-const RCODE_SERVFAIL = 2;
-const RCODE_NXDOMAIN = 3;
-/** docker's embedded DNS answers with a TTL of 600 s. */
-const TTL = 600;
-const MAX_UDP = 512;
-
-export interface DnsQuestion {
-  readonly name: string;
-  readonly type: number;
-  readonly class: number;
+/** Options of {@link DnsServer}. */
+export interface DnsServerOptions {
+  /** How long one upstream gets to answer; default 2000 ms. All of them together get twice that. */
+  readonly upstreamTimeoutMs?: number;
+  /** Where to report what goes wrong while serving (never thrown): one line each. */
+  readonly log?: (line: string) => void;
 }
 
-export interface DnsQuery {
-  readonly id: number;
-  readonly flags: number;
-  readonly questions: readonly DnsQuestion[];
-  /** Where the question section ends (answers are appended to a copy of what precedes it). */
-  readonly questionEnd: number;
-}
+/** Upstreams tried per query, as docker (moby libnetwork resolver.go maxExtDNS). */
+const MAX_UPSTREAMS = 3;
+/** Queries being answered at once, over all addresses; more get SERVFAIL at once. */
+const MAX_PENDING = 512;
+/** Open TCP connections per address, queries in flight per connection, and idle time before one is closed. */
+const MAX_TCP_CONNECTIONS = 64;
+const MAX_TCP_PIPELINE = 16;
+const TCP_IDLE_MS = 10_000;
+/** The largest message the 2-byte length of DNS over TCP can frame. */
+const MAX_TCP_MESSAGE = 0xffff;
+/** Attempts to find a port free for both UDP and TCP when port 0 is asked for. */
+const PORT_ZERO_ATTEMPTS = 8;
 
-/** Reads a (possibly compressed) name at `offset`; undefined when malformed. */
-function readName(buf: Buffer, offset: number): { name: string; end: number } | undefined {
-  const labels: string[] = [];
-  let pos = offset;
-  let end: number | undefined;
-  let jumps = 0;
-  let length = 0;
-  for (;;) {
-    if (pos >= buf.length) return undefined;
-    const len = buf[pos] ?? 0;
-    if (len === 0) {
-      end ??= pos + 1;
-      break;
-    }
-    if ((len & 0xc0) === 0xc0) {
-      if (pos + 1 >= buf.length || ++jumps > 16) return undefined;
-      end ??= pos + 2;
-      pos = ((len & 0x3f) << 8) | (buf[pos + 1] ?? 0);
-      continue;
-    }
-    if ((len & 0xc0) !== 0 || pos + 1 + len > buf.length) return undefined;
-    length += len + 1;
-    if (length > 255) return undefined;
-    labels.push(buf.toString('latin1', pos + 1, pos + 1 + len));
-    pos += 1 + len;
-  }
-  return { name: labels.join('.'), end };
-}
-
-/** Parses a query's header and questions; undefined when it is not a well-formed query. */
-export function parseQuery(buf: Buffer): DnsQuery | undefined {
-  if (buf.length < 12) return undefined;
-  const id = buf.readUInt16BE(0);
-  const flags = buf.readUInt16BE(2);
-  if ((flags & 0x8000) !== 0) return undefined; // a response, not a query
-  const qdcount = buf.readUInt16BE(4);
-  if (qdcount === 0 || qdcount > 4) return undefined;
-  const questions: DnsQuestion[] = [];
-  let pos = 12;
-  for (let i = 0; i < qdcount; i++) {
-    const name = readName(buf, pos);
-    if (name === undefined || name.end + 4 > buf.length) return undefined;
-    questions.push({ name: name.name, type: buf.readUInt16BE(name.end), class: buf.readUInt16BE(name.end + 2) });
-    pos = name.end + 4;
-  }
-  return { id, flags, questions, questionEnd: pos };
-}
-
-function encodeName(name: string): Buffer {
-  const parts = name === '' ? [] : name.split('.');
-  return Buffer.concat([...parts.map((p) => Buffer.concat([Buffer.from([Math.min(p.length, 63)]), Buffer.from(p.slice(0, 63), 'latin1')])), Buffer.from([0])]);
-}
-
-/**
- * A response to `query` (its id, question, and RD echoed; RA set) with `rcode` and the
- * answers: IPv4 addresses for A, a name for PTR.
- */
-export function buildResponse(request: Buffer, query: DnsQuery, rcode: number, answers: { addresses?: readonly string[]; ptr?: string }): Buffer {
-  const question = request.subarray(12, query.questionEnd);
-  const records: Buffer[] = [];
-  for (const a of answers.addresses ?? []) {
-    const rr = Buffer.alloc(16);
-    rr.writeUInt16BE(0xc00c, 0); // the question's name
-    rr.writeUInt16BE(TYPE_A, 2);
-    rr.writeUInt16BE(CLASS_IN, 4);
-    rr.writeUInt32BE(TTL, 6);
-    rr.writeUInt16BE(4, 10);
-    a.split('.').forEach((b, i) => rr.writeUInt8(Number(b) & 255, 12 + i));
-    records.push(rr);
-  }
-  if (answers.ptr !== undefined) {
-    const name = encodeName(answers.ptr);
-    const rr = Buffer.alloc(12);
-    rr.writeUInt16BE(0xc00c, 0);
-    rr.writeUInt16BE(TYPE_PTR, 2);
-    rr.writeUInt16BE(CLASS_IN, 4);
-    rr.writeUInt32BE(TTL, 6);
-    rr.writeUInt16BE(name.length, 10);
-    records.push(rr, name);
-  }
-  const header = Buffer.alloc(12);
-  header.writeUInt16BE(query.id, 0);
-  // QR, opcode 0, AA, RD as asked, RA, rcode.
-  header.writeUInt16BE(0x8000 | 0x0400 | (query.flags & 0x0100) | 0x0080 | (rcode & 0xf), 2);
-  header.writeUInt16BE(query.questions.length, 4);
-  header.writeUInt16BE((answers.addresses?.length ?? 0) + (answers.ptr === undefined ? 0 : 1), 6);
-  return Buffer.concat([header, question, ...records]);
-}
-
-/** "4.3.2.1.in-addr.arpa" → "1.2.3.4"; undefined for other names. */
-function reverseAddress(name: string): string | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.in-addr\.arpa$/.exec(name);
-  return m === null ? undefined : [m[4], m[3], m[2], m[1]].join('.');
-}
-
-function hostPort(upstream: string): { host: string; port: number } {
-  const [host = '', port] = upstream.split(':');
-  return { host, port: port === undefined ? 53 : Number(port) };
-}
+type Transport = 'udp' | 'tcp';
 
 interface Listener {
   readonly udp: Socket;
   readonly tcp: Server;
+  readonly port: number;
+  readonly connections: Set<TcpSocket>;
 }
 
-/** The responder: see the module comment. */
+/** The responder; see the module comment. Listens nowhere until {@link DnsServer.listen}. */
 export class DnsServer {
   readonly #source: DnsSource;
   readonly #timeout: number;
   readonly #log: (line: string) => void;
   readonly #listeners = new Map<string, Listener>();
+  #pending = 0;
+  /** listen() and close() run one at a time, in call order. */
+  #chain: Promise<void> = Promise.resolve();
 
-  constructor(source: DnsSource, options: { upstreamTimeoutMs?: number; log?: (line: string) => void } = {}) {
+  constructor(source: DnsSource, options: DnsServerOptions = {}) {
     this.#source = source;
     this.#timeout = options.upstreamTimeoutMs ?? 2000;
-    this.#log = options.log ?? (() => undefined);
+    const log = options.log ?? (() => undefined);
+    this.#log = (line) => {
+      try {
+        log(line);
+      } catch {
+        // A logger that fails must not take the responder down with it.
+      }
+    };
   }
 
   /** The addresses listened on now. */
@@ -169,180 +101,346 @@ export class DnsServer {
     return [...this.#listeners.keys()];
   }
 
-  /** The UDP port bound on `address` (for port 0 in tests). */
+  /** The port listened on at `address` (useful after asking for port 0), or undefined. */
   port(address: string): number | undefined {
-    return this.#listeners.get(address)?.udp.address().port;
+    return this.#listeners.get(address)?.port;
   }
 
   /**
-   * Listens (UDP and TCP) on each address not yet listened on, and stops on those no longer
-   * given. Rejects naming the first address that could not be bound; the others stay.
+   * Listens (UDP and TCP, the same port) on each of `addresses` not listened on yet, and
+   * stops on those no longer given. Port 0 picks a free port per address. Resolves when
+   * every bind is done; rejects with a NetworkError naming each address that could not
+   * be bound (in use, not on this host), the others listening all the same.
    */
-  async listen(addresses: readonly string[], port = 53): Promise<void> {
-    for (const [a, l] of this.#listeners) {
-      if (!addresses.includes(a)) {
-        this.#listeners.delete(a);
-        await closeListener(l);
+  listen(addresses: readonly string[], port = 53): Promise<void> {
+    return this.#serialize(async () => {
+      const want = [...new Set(addresses)];
+      for (const [address, listener] of [...this.#listeners]) {
+        if (want.includes(address) && (port === 0 || listener.port === port)) continue;
+        this.#listeners.delete(address);
+        await closeListener(listener);
       }
-    }
-    let failure: Error | undefined;
-    for (const a of addresses) {
-      if (this.#listeners.has(a)) continue;
-      try {
-        this.#listeners.set(a, await this.#bind(a, port));
-      } catch (err) {
-        failure ??= new Error(`DNS: cannot listen on ${a}:${port}: ${err instanceof Error ? err.message : String(err)}`);
+      const failures: { address: string; error: unknown }[] = [];
+      for (const address of want) {
+        if (this.#listeners.has(address)) continue;
+        try {
+          this.#listeners.set(address, await this.#bind(address, port));
+        } catch (error) {
+          failures.push({ address, error });
+        }
       }
-    }
-    if (failure !== undefined) throw failure;
+      if (failures.length > 0) throw bindError(failures, port);
+    });
+  }
+
+  /** Stops listening everywhere and closes open TCP connections; queries in flight get no reply. */
+  close(): Promise<void> {
+    return this.#serialize(async () => {
+      const listeners = [...this.#listeners.values()];
+      this.#listeners.clear();
+      for (const listener of listeners) await closeListener(listener);
+    });
+  }
+
+  #serialize(work: () => Promise<void>): Promise<void> {
+    const run = this.#chain.then(work);
+    this.#chain = run.catch(() => undefined);
+    return run;
   }
 
   async #bind(address: string, port: number): Promise<Listener> {
-    const udp = createSocket({ type: 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(port, address, () => {
-        udp.off('error', reject);
-        resolve();
-      });
-    });
-    udp.on('error', (err) => this.#log(`DNS udp ${address}: ${err.message}`));
-    udp.on('message', (msg, rinfo) => {
-      if (msg.length > MAX_UDP) return;
-      void this.#answer(msg, rinfo.address, address, false).then((reply) => {
-        if (reply !== undefined) udp.send(reply, rinfo.port, rinfo.address);
-      });
-    });
-    const boundPort = udp.address().port;
-    const tcp = createServer((socket) => {
-      socket.setTimeout(10_000, () => socket.destroy());
-      let pending = Buffer.alloc(0);
-      socket.on('error', () => socket.destroy());
-      socket.on('data', (chunk: Buffer) => {
-        pending = Buffer.concat([pending, chunk]);
-        while (pending.length >= 2) {
-          const len = pending.readUInt16BE(0);
-          if (pending.length < 2 + len) break;
-          const msg = pending.subarray(2, 2 + len);
-          pending = pending.subarray(2 + len);
-          void this.#answer(msg, socket.remoteAddress ?? '', address, true).then((reply) => {
-            if (reply === undefined) {
-              socket.destroy();
-              return;
-            }
-            const framed = Buffer.alloc(2 + reply.length);
-            framed.writeUInt16BE(reply.length, 0);
-            reply.copy(framed, 2);
-            socket.write(framed);
-          });
-        }
-      });
-    });
-    try {
+    if (isIP(address) === 0) throw new InvalidArgumentError('not an IP address');
+    for (let attempt = 1; ; attempt++) {
+      const udp = createSocket(isIP(address) === 6 ? 'udp6' : 'udp4');
       await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen(boundPort, address, () => {
-          tcp.off('error', reject);
+        udp.once('error', (err) => {
+          udp.removeAllListeners('listening');
+          closeQuietly(udp);
+          reject(err);
+        });
+        udp.bind(port, address, () => {
+          udp.removeAllListeners('error');
           resolve();
         });
       });
-    } catch (err) {
-      udp.close();
-      throw err;
+      const bound = udp.address().port;
+      const connections = new Set<TcpSocket>();
+      const tcp = createServer({ allowHalfOpen: true }, (socket) => this.#serveTcp(socket, address, connections));
+      tcp.maxConnections = MAX_TCP_CONNECTIONS;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          tcp.once('error', reject);
+          tcp.listen({ port: bound, host: address, exclusive: true }, () => {
+            tcp.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (err) {
+        await new Promise<void>((resolve) => udp.close(() => resolve()));
+        // The kernel's free UDP port may be taken for TCP: try another one.
+        if (port === 0 && errorCode(err) === 'EADDRINUSE' && attempt < PORT_ZERO_ATTEMPTS) continue;
+        throw err;
+      }
+      udp.on('error', (err) => this.#log(`DNS: UDP socket on ${address}: ${err.message}`));
+      udp.on('message', (msg, from) => this.#serveUdp(udp, msg, from.address, from.port, address));
+      tcp.on('error', (err) => this.#log(`DNS: TCP listener on ${address}: ${err.message}`));
+      return { udp, tcp, port: bound, connections };
     }
-    tcp.on('error', (err) => this.#log(`DNS tcp ${address}: ${err.message}`));
-    return { udp, tcp };
   }
 
-  /** The reply to one message, or undefined to drop it. */
-  async #answer(msg: Buffer, client: string, server: string, tcp: boolean): Promise<Buffer | undefined> {
-    const query = parseQuery(msg);
-    const q = query?.questions[0];
-    if (query === undefined || q === undefined) return undefined;
-    try {
-      const name = q.name.toLowerCase().replace(/\.$/, '');
-      if (q.class === CLASS_IN && query.questions.length === 1) {
-        const reverse = q.type === TYPE_PTR ? reverseAddress(name) : undefined;
-        const ptr = reverse === undefined ? undefined : this.#source.reverse(reverse, client, server);
-        if (ptr !== undefined) return buildResponse(msg, query, 0, { ptr });
-        const addresses = q.type === TYPE_PTR ? undefined : this.#source.lookup(name, client, server);
-        if (addresses !== undefined) {
-          // A container's name: its IPv4 addresses for A, an empty NOERROR for other types
-          // (so that resolvers asking AAAA first do not give up on the name).
-          return buildResponse(msg, query, 0, { addresses: q.type === TYPE_A ? addresses : [] });
+  #serveUdp(udp: Socket, msg: Buffer, client: string, clientPort: number, server: string): void {
+    if (msg.length > MAX_UDP_MESSAGE) return;
+    this.#reply(msg, client, server, 'udp').then((reply) => {
+      if (reply === undefined) return;
+      try {
+        udp.send(reply, clientPort, client, () => undefined);
+      } catch {
+        // The socket was closed while the query was forwarded: nobody to answer on.
+      }
+    }).catch((err: unknown) => this.#log(`DNS: ${String(err)}`));
+  }
+
+  /** DNS over TCP (RFC 1035 §4.2.2, RFC 7766): length-prefixed messages, several per connection, replies in any order. */
+  #serveTcp(socket: TcpSocket, server: string, connections: Set<TcpSocket>): void {
+    connections.add(socket);
+    const client = socket.remoteAddress ?? '';
+    let buffered: Buffer = Buffer.alloc(0);
+    let inFlight = 0;
+    let ended = false;
+    const finish = (): void => {
+      if (ended && inFlight === 0 && !socket.destroyed) socket.end();
+    };
+    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
+    socket.on('close', () => connections.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.on('end', () => {
+      ended = true;
+      finish();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      // At most one incomplete message (< 64 KiB) plus one chunk is held.
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && !socket.destroyed) {
+        const length = buffered.readUInt16BE(0);
+        if (buffered.length < 2 + length) break;
+        const msg = buffered.subarray(2, 2 + length);
+        buffered = buffered.subarray(2 + length);
+        if (++inFlight > MAX_TCP_PIPELINE) {
+          socket.destroy();
+          return;
         }
+        this.#reply(msg, client, server, 'tcp').then((reply) => {
+          inFlight--;
+          if (reply === undefined) socket.destroy();
+          else if (socket.writable) socket.write(frameTcp(reply));
+          finish();
+        }).catch((err: unknown) => {
+          this.#log(`DNS: ${String(err)}`);
+          socket.destroy();
+        });
       }
-      const upstreams = this.#source.upstreams(client, server);
-      if (upstreams.length === 0) return buildResponse(msg, query, name.includes('.') ? RCODE_SERVFAIL : RCODE_NXDOMAIN, {});
-      for (const u of upstreams) {
-        const reply = await this.#forward(msg, hostPort(u), tcp).catch(() => undefined);
-        if (reply !== undefined && reply.length >= 12 && reply.readUInt16BE(0) === query.id) return reply;
-      }
-      return buildResponse(msg, query, RCODE_SERVFAIL, {});
+    });
+  }
+
+  /** The reply to one message, or undefined when it is malformed. Never rejects. */
+  async #reply(msg: Buffer, client: string, server: string, transport: Transport): Promise<Buffer | undefined> {
+    const query = parseQuery(msg);
+    if (query === undefined) return undefined;
+    if (this.#pending >= MAX_PENDING) return servfail(query);
+    this.#pending++;
+    try {
+      return await this.#resolve(query, msg, client, server, transport);
     } catch (err) {
-      this.#log(`DNS: ${err instanceof Error ? err.message : String(err)}`);
-      return buildResponse(msg, query, RCODE_SERVFAIL, {});
+      this.#log(`DNS: cannot answer "${query.questions[0]?.name ?? ''}" for ${client}: ${err instanceof Error ? err.message : String(err)}`);
+      return servfail(query);
+    } finally {
+      this.#pending--;
     }
   }
 
-  /** Sends the query upstream; UDP, then TCP when the reply is truncated or the client used TCP. */
-  async #forward(msg: Buffer, upstream: { host: string; port: number }, tcp: boolean): Promise<Buffer | undefined> {
-    if (!tcp) {
-      const reply = await this.#forwardUdp(msg, upstream);
-      if (reply === undefined || (reply.readUInt16BE(2) & 0x0200) === 0) return reply;
+  async #resolve(query: DnsQuery, msg: Buffer, client: string, server: string, transport: Transport): Promise<Buffer> {
+    if (opcodeOf(query) !== 0) return buildResponse(query, { rcode: Rcode.notImp });
+    const records = this.#local(query, client, server);
+    // berth sends no EDNS OPT record, so its own UDP replies stay within 512 bytes (RFC 6891 §7).
+    if (records !== undefined) return buildResponse(query, { records, authoritative: true, maxSize: transport === 'udp' ? MAX_UDP_MESSAGE : MAX_TCP_MESSAGE });
+    const upstreams = this.#source.upstreams(client, server);
+    if (upstreams.length === 0) return servfail(query);
+    return (await this.#forward(msg, query, upstreams, transport)) ?? servfail(query);
+  }
+
+  /** berth's own answer, or undefined when the name is not one of the network's containers. */
+  #local(query: DnsQuery, client: string, server: string): DnsRecord[] | undefined {
+    const q = query.questions[0];
+    // Escapes mean bytes no container name has; the root is nobody's.
+    if (q === undefined || q.class !== CLASS_IN || q.name === '' || q.name.includes('\\')) return undefined;
+    const name = asciiLower(q.name);
+    if (q.type === TYPE_PTR) {
+      const address = reverseAddress(name);
+      const target = address === undefined ? undefined : this.#source.reverse(address, client, server);
+      if (target !== undefined) return [{ type: TYPE_PTR, target }];
+      if (address !== undefined) return undefined;
     }
-    return this.#forwardTcp(msg, upstream);
+    const addresses = this.#source.lookup(name, client, server);
+    if (addresses === undefined) return undefined;
+    // A container's name: its addresses for A, an empty NOERROR for other types.
+    if (q.type !== TYPE_A && q.type !== TYPE_ANY) return [];
+    return addresses.map((address) => ({ type: TYPE_A, address }));
   }
 
-  #forwardUdp(msg: Buffer, upstream: { host: string; port: number }): Promise<Buffer | undefined> {
-    return new Promise((resolve) => {
-      const socket = createSocket('udp4');
-      const done = (reply: Buffer | undefined): void => {
-        clearTimeout(timer);
-        socket.close();
-        resolve(reply);
-      };
-      const timer = setTimeout(() => done(undefined), this.#timeout);
-      socket.on('error', () => done(undefined));
-      socket.on('message', (reply) => {
-        if (reply.length >= 2 && reply.readUInt16BE(0) === msg.readUInt16BE(0)) done(reply);
-      });
-      socket.send(msg, upstream.port, upstream.host);
-    });
+  /**
+   * Tries the upstreams in order, each for up to the timeout, all together for up to
+   * twice that (a stub resolver's own timeout is 5 s). A SERVFAIL moves on to the next
+   * one, as docker does; the last one is relayed if nobody does better.
+   */
+  async #forward(msg: Buffer, query: DnsQuery, upstreams: readonly string[], transport: Transport): Promise<Buffer | undefined> {
+    const deadline = Date.now() + 2 * this.#timeout;
+    const failures: string[] = [];
+    const usable: { text: string; upstream: Upstream }[] = [];
+    for (const text of upstreams) {
+      const upstream = parseUpstream(text);
+      if (upstream === undefined) failures.push(`${text}: not an address`);
+      else if (this.#isSelf(upstream)) failures.push(`${text}: that is this server`);
+      else usable.push({ text, upstream });
+    }
+    let last: Buffer | undefined;
+    for (const { text, upstream } of usable.slice(0, MAX_UPSTREAMS)) {
+      if (Date.now() >= deadline) break;
+      const result = await this.#exchange(msg, query, upstream, transport, deadline);
+      if (typeof result === 'string') {
+        failures.push(`${text}: ${result}`);
+        continue;
+      }
+      if (rcodeOf(result) !== Rcode.servFail) return result;
+      failures.push(`${text}: SERVFAIL`);
+      last = result;
+    }
+    this.#log(`DNS: no upstream answered "${query.questions[0]?.name ?? ''}" (${failures.join('; ') || 'out of time'})`);
+    return last;
   }
 
-  #forwardTcp(msg: Buffer, upstream: { host: string; port: number }): Promise<Buffer | undefined> {
-    return new Promise((resolve) => {
-      const socket = connect({ host: upstream.host, port: upstream.port });
-      let data = Buffer.alloc(0);
-      const done = (reply: Buffer | undefined): void => {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(reply);
-      };
-      const timer = setTimeout(() => done(undefined), this.#timeout);
-      socket.on('error', () => done(undefined));
-      socket.on('connect', () => {
-        const framed = Buffer.alloc(2 + msg.length);
-        framed.writeUInt16BE(msg.length, 0);
-        msg.copy(framed, 2);
-        socket.write(framed);
-      });
-      socket.on('data', (chunk: Buffer) => {
-        data = Buffer.concat([data, chunk]);
-        if (data.length >= 2 && data.length >= 2 + data.readUInt16BE(0)) done(data.subarray(2, 2 + data.readUInt16BE(0)));
-      });
-      socket.on('end', () => done(undefined));
-    });
+  /** One upstream's reply, or why there is none. UDP queries go over UDP, then TCP when the reply is truncated. */
+  async #exchange(msg: Buffer, query: DnsQuery, upstream: Upstream, transport: Transport, deadline: number): Promise<Buffer | string> {
+    const budget = (): number => Math.min(this.#timeout, deadline - Date.now());
+    if (transport === 'tcp') return exchangeTcp(msg, query, upstream, budget());
+    const reply = await exchangeUdp(msg, query, upstream, budget());
+    if (typeof reply === 'string' || !isTruncated(reply) || budget() <= 0) return reply;
+    const full = await exchangeTcp(msg, query, upstream, budget());
+    // A reply the client cannot take over UDP: it gets the truncated one and asks over TCP itself.
+    return typeof full === 'string' || full.length > query.udpSize ? reply : full;
   }
 
-  async close(): Promise<void> {
-    for (const l of this.#listeners.values()) await closeListener(l);
-    this.#listeners.clear();
+  /** An upstream that is one of this server's own addresses and ports would forward to itself forever. */
+  #isSelf(upstream: Upstream): boolean {
+    return this.#listeners.get(upstream.host)?.port === upstream.port;
   }
 }
 
-async function closeListener(l: Listener): Promise<void> {
-  await new Promise<void>((resolve) => l.udp.close(() => resolve()));
-  await new Promise<void>((resolve) => l.tcp.close(() => resolve()));
+function servfail(query: DnsQuery): Buffer {
+  return buildResponse(query, { rcode: Rcode.servFail });
+}
+
+function errorCode(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+/** Why a bind failed, in words. */
+function bindReason(err: unknown): string {
+  switch (errorCode(err)) {
+    case 'EADDRINUSE': return 'the address is in use by another program';
+    case 'EADDRNOTAVAIL': return 'no interface of this host has that address';
+    case 'EACCES': return 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)';
+    default: return err instanceof Error ? err.message : String(err);
+  }
+}
+
+function bindError(failures: readonly { address: string; error: unknown }[], port: number): NetworkError {
+  const where = (address: string): string => `"${isIP(address) === 6 ? `[${address}]` : address}:${port}"`;
+  const message = `Cannot listen for DNS queries on ${failures.map((f) => `${where(f.address)} (${bindReason(f.error)})`).join(', ')}`;
+  const inUse = failures.some((f) => errorCode(f.error) === 'EADDRINUSE');
+  return new NetworkError(message, {
+    cause: failures[0]?.error,
+    ...(inUse ? { hint: `Stop the other DNS server on that address (dnsmasq, a resolver bound to all addresses), or find it with "ss -lunp 'sport = :${port}'"` } : {}),
+  });
+}
+
+function closeQuietly(socket: Socket): void {
+  try {
+    socket.close();
+  } catch {
+    // Never bound: nothing to release.
+  }
+}
+
+async function closeListener(listener: Listener): Promise<void> {
+  for (const socket of listener.connections) socket.destroy();
+  await new Promise<void>((resolve) => listener.udp.close(() => resolve()));
+  await new Promise<void>((resolve) => listener.tcp.close(() => resolve()));
+}
+
+/** An upstream resolver's address. */
+interface Upstream {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** "ip", "ip:port", "[ipv6]:port" or a bare IPv6 address; undefined for anything else. */
+function parseUpstream(text: string): Upstream | undefined {
+  if (isIP(text) !== 0) return { host: text, port: 53 };
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const host = m?.[1] ?? m?.[2] ?? '';
+  const port = Number(m?.[3]);
+  const ok = (m?.[1] !== undefined ? isIP(host) === 6 : isIPv4(host)) && port > 0 && port < 65536;
+  return ok ? { host, port } : undefined;
+}
+
+/**
+ * Sends `msg` to `upstream` over UDP from a fresh socket (a new random source port per
+ * query) and waits up to `ms` for a reply to it. The socket is connected, so only the
+ * upstream's address can answer and an ICMP "port unreachable" ends the wait at once.
+ */
+function exchangeUdp(msg: Buffer, query: DnsQuery, upstream: Upstream, ms: number): Promise<Buffer | string> {
+  return new Promise((resolve) => {
+    const socket = createSocket(isIP(upstream.host) === 6 ? 'udp6' : 'udp4');
+    let done = false;
+    const finish = (result: Buffer | string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.close();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish('timed out'), Math.max(0, ms));
+    socket.on('error', (err) => finish(err.message));
+    // Anything else (a late reply to an earlier query, a forgery) is ignored (RFC 5452 §9.1).
+    socket.on('message', (reply) => {
+      if (isReplyTo(reply, query)) finish(reply);
+    });
+    socket.connect(upstream.port, upstream.host, () => socket.send(msg, (err) => err !== null && finish(err.message)));
+  });
+}
+
+/** Sends `msg` to `upstream` over TCP and waits up to `ms` for the reply. */
+function exchangeTcp(msg: Buffer, query: DnsQuery, upstream: Upstream, ms: number): Promise<Buffer | string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: upstream.host, port: upstream.port });
+    let buffered = Buffer.alloc(0);
+    let done = false;
+    const finish = (result: Buffer | string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish('timed out'), Math.max(0, ms));
+    socket.on('error', (err) => finish(err.message));
+    socket.on('connect', () => socket.write(frameTcp(msg)));
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < 2 || buffered.length < 2 + buffered.readUInt16BE(0)) return;
+      const reply = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
+      finish(isReplyTo(reply, query) ? reply : 'a reply to another query');
+    });
+    socket.on('end', () => finish('closed the connection without a reply'));
+  });
 }
