@@ -29,6 +29,7 @@ packages=(
   attr                        # getfattr/setfattr for xattr checks by hand
   iproute2 nftables           # bridge, veth, NAT and port publishing
   iperf3                      # the veth throughput benchmark (bench/network.ts)
+  bind9-dnsutils              # dig: an independent DNS client for the responder's tests
   crun runc                   # --runtime crun|runc, and the peer benchmarks
   qemu-system-x86             # run --vm (microvm)
   podman docker.io containerd # peer benchmarks (started by hand, see shared/PEERS.md)
