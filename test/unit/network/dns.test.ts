@@ -418,7 +418,9 @@ describe('DNS responder', () => {
     expect(parseReply(await ask(port, query('example.test', TYPE_A, { id: 77 })))).toMatchObject({ id: 77, rcode: Rcode.servFail, question: 'example.test' });
     expect(Date.now() - t).toBeLessThan(700);
     expect(log).toHaveLength(1);
-    expect(log[0]).toMatch(/^DNS: no upstream answered "example.test" \(127\.0\.0\.2:\d+: timed out; 127\.0\.0\.2:\d+: timed out\)$/);
+    // Two use up the time; a third may start in the few milliseconds timers leave (a CI run
+    // saw it), and time out at once. Never the fourth: docker's limit is three.
+    expect(log[0]).toMatch(/^DNS: no upstream answered "example.test" \(127\.0\.0\.2:\d+: timed out; 127\.0\.0\.2:\d+: timed out(; 127\.0\.0\.2:\d+: timed out)?\)$/);
   });
 
   it('relays the last SERVFAIL when every upstream fails that way', async () => {
