@@ -22,6 +22,7 @@ import { benchMain, commandLine, log, storeFs } from './harness.js';
 import { check, output, stopPid, waitFor } from './proc.js';
 import { intOption, parseRoundOptions, resultOf, runRounds, setupSlots, type RoundOptions, type Slot } from './rounds.js';
 import { machineLine } from './report.js';
+import { formatRatio, summarize } from './stats.js';
 import { formatMs, summaryOf, tableRow } from './start-report.js';
 import { hostWatch, prepareStart } from './start-context.js';
 import { BerthEngine, berthRunner } from './start-runners.js';
@@ -41,12 +42,6 @@ function parseOptions(env: NodeJS.ProcessEnv): Options {
     iperfRounds: intOption(env, 'BENCH_IPERF_ROUNDS', 5, 1),
     iperfSeconds: intOption(env, 'BENCH_IPERF_SECONDS', 3, 1),
   };
-}
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid] ?? 0 : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 }
 
 /** One iperf3 client run (`prefix` runs it elsewhere, e.g. nsenter); bits per second received. */
@@ -110,7 +105,7 @@ async function bench(options: Options, signal: AbortSignal, teardown: Teardown):
   const bridge = summaryOf(results.find((r) => r.id === 'berth-default'));
   const added = none !== undefined && bridge !== undefined ? bridge.median - none.median : undefined;
   const gbit = (bps: number): string => `${(bps / 1e9).toFixed(2)} Gbit/s`;
-  const loopback = median(paths[1]?.bps ?? []);
+  const loopback = summarize(paths[1]?.bps ?? []).median;
   const lines = [
     `### berth networking, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
@@ -124,7 +119,10 @@ async function bench(options: Options, signal: AbortSignal, teardown: Teardown):
     '',
     '| TCP throughput (iperf3, one stream) | median | min | max | ÷ loopback |',
     '|---|---:|---:|---:|---:|',
-    ...paths.map((p) => `| ${p.label} | ${gbit(median(p.bps))} | ${gbit(Math.min(...p.bps))} | ${gbit(Math.max(...p.bps))} | ${(median(p.bps) / loopback).toFixed(2)}× |`),
+    ...paths.map((p) => {
+      const s = summarize(p.bps);
+      return `| ${p.label} | ${gbit(s.median)} | ${gbit(s.min)} | ${gbit(s.max)} | ${formatRatio(s.median / loopback)} |`;
+    }),
     '',
     `Goal: ≥ 0.9× of loopback; ${options.iperfRounds} rounds of ${options.iperfSeconds} s, alternating which goes first.`,
     '',

@@ -75,7 +75,11 @@ export async function ensureDnsDaemon(layout: StateLayout, command: readonly str
   child.stdout.destroy();
   child.stderr.destroy();
   child.unref();
-  if (!output.ok) throw new NetworkError(`Cannot start berth's DNS responder: ${output.text.trim().split('\n').slice(-3).join(' ')}`);
+  if (!output.ok) {
+    throw new NetworkError(`Cannot start berth's DNS responder: ${output.text.trim().split('\n').slice(-3).join(' ')}`, {
+      hint: 'It listens on port 53 of each user network\'s gateway: make sure nothing else holds port 53 on those addresses',
+    });
+  }
 }
 
 function same(a: readonly string[], b: readonly string[]): boolean {

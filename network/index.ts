@@ -1,9 +1,9 @@
 /** network/: bridges, address leases, veth pairs, nftables NAT and ports, DNS for user networks. */
-export { NetworkManager, defaultNetworkName, hostInterfaceName, type Attachment, type CreateNetworkOptions, type EndpointRequest, type NetworkConfig as NetworkSettings, type NetworkManagerDeps } from './manager.js';
+export { NetworkManager, defaultNetworkName, hostInterfaceName, type Attachment, type CreateNetworkOptions, type EndpointRequest, type NetworkManagerDeps } from './manager.js';
 export { NetworkRecords, type EndpointRecord, type NetworkRecord, type PublishedPort } from './records.js';
 export { tableName } from './nft.js';
 export { findNetProgram } from './netlink.js';
 export { parseIpv4 } from './ipam.js';
-export { parseExpose, parsePublish, publishAll, type PortBinding, type Protocol } from './ports.js';
+export { checkConflicts, parseExpose, parsePublish, publishAll, type PortBinding, type Protocol } from './ports.js';
 export { formatPortLines, formatPortsColumn, portMap } from './port-format.js';
 export { dnsAddresses, ensureDnsDaemon, hostNameservers, runDnsDaemon } from './dns-daemon.js';

@@ -143,11 +143,6 @@ export class NetworkManager {
     return this.#deps.config.mtu ?? Math.min(defaultMtu, uplinkMtu() ?? defaultMtu);
   }
 
-  /** The pseudo-networks docker lists besides bridges: they have no records. */
-  static isSpecial(mode: string): boolean {
-    return mode === 'none' || mode === 'host' || mode.startsWith('container:');
-  }
-
   /**
    * The default network, recorded on first use from the configuration ("bridge", "bip").
    * A changed configuration is taken up once no container is on the network.

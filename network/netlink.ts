@@ -55,7 +55,9 @@ export interface AttachOptions {
 
 function failure(args: readonly string[], stderr: string, status: string): NetworkError {
   const line = stderr.trim().split('\n').at(-1) ?? '';
-  return new NetworkError(line.replace(/^berth-net: /, '') || `berth-net ${args[0] ?? ''} failed (${status})`);
+  return new NetworkError(line.replace(/^berth-net: /, '') || `berth-net ${args[0] ?? ''} failed (${status})`, {
+    hint: 'berth changes the host\'s network as root (CAP_NET_ADMIN, CAP_SYS_ADMIN); "ip link" and "ip netns" show the bridges and veth pairs. "berth system prune" removes what a killed container left',
+  });
 }
 
 function run(program: string, args: readonly string[]): void {

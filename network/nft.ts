@@ -110,6 +110,8 @@ export function applyScript(script: string): void {
     throw new UnsupportedError(`Cannot run nft: ${r.error.message}`, { hint: 'Install nftables ("apt-get install nftables", scripts/setup.sh does it)' });
   }
   if (r.status !== 0) {
-    throw new NetworkError(`nftables refused berth's rules: ${r.stderr.trim().split('\n').slice(0, 3).join(' ')}`);
+    throw new NetworkError(`nftables refused berth's rules: ${r.stderr.trim().split('\n').slice(0, 3).join(' ')}`, {
+      hint: 'berth needs root and a kernel with nf_tables and NAT ("nft list ruleset" should work); the host\'s own tables are left alone',
+    });
   }
 }

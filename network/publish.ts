@@ -8,12 +8,8 @@
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { FailedPreconditionError } from '../common/errors.js';
-import type { PortBinding } from './ports.js';
+import { hostText, type PortBinding } from './ports.js';
 import type { PublishedPort } from './records.js';
-
-function hostText(ip: string): string {
-  return ip === '' ? '0.0.0.0' : ip;
-}
 
 /** docker's words for a host port that is taken. */
 export function portTaken(hostIp: string, hostPort: number, cause?: unknown): FailedPreconditionError {

@@ -70,10 +70,6 @@ export class NetworkRecords {
     this.#db = db;
   }
 
-  get db(): MetadataDb {
-    return this.#db;
-  }
-
   list(): NetworkRecord[] {
     return this.#db.all('SELECT * FROM networks ORDER BY created, name').map(network);
   }

@@ -4,7 +4,7 @@
  * gets. The plumbing (bridges, leases, veth pairs, nftables, DNS) is network/'s.
  */
 import { InvalidArgumentError } from '../common/errors.js';
-import { parseIpv4, publishAll, type Attachment, type PortBinding } from '../network/index.js';
+import { checkConflicts, parseIpv4, publishAll, type Attachment, type PortBinding } from '../network/index.js';
 import { hostsFile, resolvConfFrom } from './etc.js';
 
 /** What run/create take about the network (docker's flags). */
@@ -76,6 +76,8 @@ export function parseAddHost(value: string, hostGateway: string): { host: string
 /** The recorded network config of a create request; checks what it can before anything is made. */
 export function networkConfig(request: NetworkRequest, imageExposed: Readonly<Record<string, unknown>> | undefined, hostGateway: string): NetworkConfig {
   const exposed = [...new Set([...Object.keys(imageExposed ?? {}), ...(request.expose ?? [])])];
+  // The same host port twice is refused before anything is made (docker finds it only at start).
+  checkConflicts(request.ports ?? []);
   for (const d of request.dns ?? []) {
     if (parseIpv4(d) === undefined) throw new InvalidArgumentError(`${d} is not an ip address`, { hint: '--dns takes IPv4 addresses' });
   }

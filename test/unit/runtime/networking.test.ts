@@ -38,6 +38,8 @@ describe('a container\'s network config and /etc files', () => {
       { hostIp: '', hostPort: 0, containerPort: 53, protocol: 'udp' },
     ]);
     expect(() => networkConfig({ dns: ['dns.example'] }, undefined, '')).toThrow(/dns.example is not an ip address/);
+    const twice = [8080, 8080].map((hostPort, i) => ({ hostIp: '', hostPort, containerPort: 80 + i, protocol: 'tcp' as const }));
+    expect(() => networkConfig({ ports: twice }, undefined, '')).toThrow(/Bind for 0.0.0.0:8080 failed: port is already allocated/);
   });
 
   it('writes the addresses and --add-host lines to /etc/hosts', () => {
