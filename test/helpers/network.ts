@@ -35,10 +35,16 @@ export interface NetworkSandbox {
 
 let counter = 0;
 
-/** Where this process's blocks start: 10.<second>.0.0, from the vitest worker id (or the pid). */
+/**
+ * Where this process's blocks start: 10.<second>.0.0, from the vitest worker id (or the pid).
+ * BERTH_TEST_NET_BASE (default 120) moves the range, so that two checkouts' suites running
+ * at once (worktrees) keep apart; each takes 20 second octets.
+ */
 function secondOctet(): number {
+  const base = Number(process.env['BERTH_TEST_NET_BASE'] ?? 120);
+  if (!Number.isInteger(base) || base < 20 || base > 235) throw new Error(`BERTH_TEST_NET_BASE must be an integer from 20 to 235, not "${String(process.env['BERTH_TEST_NET_BASE'])}"`);
   const worker = Number(process.env['VITEST_POOL_ID'] ?? process.env['VITEST_WORKER_ID'] ?? Number.NaN);
-  return 120 + (Number.isInteger(worker) ? worker % 100 : process.pid % 100);
+  return base + (Number.isInteger(worker) ? worker % 20 : process.pid % 20);
 }
 
 /** Writes the sandbox configuration into `root` (merged with what is there) and clears old leftovers. */
