@@ -156,6 +156,13 @@ const migrations: readonly string[] = [
   );
   CREATE INDEX published_ports_container ON published_ports (container_id);
   `,
+  `
+  -- The berth process at work on a container while it is being created or removed (pid and
+  -- /proc/<pid>/stat start time): one whose owner died half way shows as dead, and a second
+  -- removal can tell a removal in progress from one that was cut short (runtime/state.ts).
+  ALTER TABLE containers ADD COLUMN owner_pid INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE containers ADD COLUMN owner_start TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 /** An open metadata database. Close it when the command ends. */

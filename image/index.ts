@@ -12,7 +12,7 @@ export {
 } from './reference.js';
 export type { CredentialStore, RegistryClient } from './registry/index.js';
 export type { UnpackLimits } from './unpack/index.js';
-export { Snapshotter, lowerDirs, type OverlayMount, type SnapshotLayer } from './snapshots.js';
+export { Snapshotter, lowerDirs, type SnapshotLayer } from './snapshots.js';
 
 /**
  * The registry client, the puller and the unpackers ({@link ./pulling.ts}), loaded on

@@ -19,16 +19,9 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { Digest } from '../oci/index.js';
+import type { OverlayMount } from '../common/backend.js';
 import type { StateLayout } from '../common/paths.js';
 
-/** An overlayfs mount: `lowers` topmost first, as lowerdir= takes them. */
-export interface OverlayMount {
-  readonly type: 'overlay';
-  readonly lowers: readonly string[];
-  /** Absent for a read-only view. */
-  readonly upper?: string | undefined;
-  readonly work?: string | undefined;
-}
 
 /** A layer of an image, as the snapshotter needs it: its uncompressed digest. */
 export interface SnapshotLayer {

@@ -4,7 +4,7 @@
  * live process (same pid and start time as recorded, so a reused pid is not mistaken for
  * it) that it runs.
  */
-import { AlreadyExistsError, InvalidContentError, NotFoundError, UsageError } from '../common/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, InvalidContentError, NotFoundError, UsageError } from '../common/errors.js';
 import type { MetadataDb } from '../common/metadata.js';
 import type { ContainerConfig } from './config.js';
 
@@ -27,6 +27,9 @@ export interface ContainerRecord {
   readonly finishedAt: string;
   readonly exitCode: number;
   readonly restartCount: number;
+  /** The berth process creating or removing it (0 when none), and its start time. */
+  readonly ownerPid: number;
+  readonly ownerStart: string;
 }
 
 export type RecordedState = 'creating' | 'created' | 'running' | 'paused' | 'exited' | 'removing';
@@ -63,7 +66,24 @@ function load(row: Record<string, unknown>): ContainerRecord {
     finishedAt: text(row, 'finished_at'),
     exitCode: int(row, 'exit_code'),
     restartCount: int(row, 'restart_count'),
+    ownerPid: int(row, 'owner_pid'),
+    ownerStart: text(row, 'owner_start'),
   };
+}
+
+/** The columns {@link ContainerRecords.update} and {@link ContainerRecords.compareAndSet} write. */
+export type RecordFields = Partial<Pick<ContainerRecord,
+  'state' | 'pid' | 'pidStart' | 'monitorPid' | 'startedAt' | 'finishedAt' | 'exitCode' | 'restartCount' | 'ownerPid' | 'ownerStart'>>;
+
+const columns: Readonly<Record<keyof RecordFields, string>> = {
+  state: 'state', pid: 'pid', pidStart: 'pid_start', monitorPid: 'monitor_pid', startedAt: 'started_at',
+  finishedAt: 'finished_at', exitCode: 'exit_code', restartCount: 'restart_count', ownerPid: 'owner_pid', ownerStart: 'owner_start',
+};
+
+/** The SET list and its values for the fields that are given. */
+function assignments(fields: RecordFields): [string, (string | number)[]] {
+  const keys = (Object.keys(fields) as (keyof RecordFields)[]).filter((k) => fields[k] !== undefined);
+  return [keys.map((k) => `${columns[k]} = ?`).join(', '), keys.map((k) => fields[k] as string | number)];
 }
 
 /** Queries and updates of container records. */
@@ -116,16 +136,23 @@ export class ContainerRecords {
     throw new NotFoundError(`No such container: ${input}`, { hint: '"berth ps -a" lists the containers' });
   }
 
-  update(id: string, fields: Partial<Pick<ContainerRecord, 'state' | 'pid' | 'pidStart' | 'monitorPid' | 'startedAt' | 'finishedAt' | 'exitCode' | 'restartCount'>>): void {
-    const columns: Record<string, string> = {
-      state: 'state', pid: 'pid', pidStart: 'pid_start', monitorPid: 'monitor_pid', startedAt: 'started_at',
-      finishedAt: 'finished_at', exitCode: 'exit_code', restartCount: 'restart_count',
-    };
-    const keys = Object.keys(fields).filter((k) => (fields as Record<string, unknown>)[k] !== undefined);
-    if (keys.length === 0) return;
-    const sets = keys.map((k) => `${columns[k] ?? 'invalid'} = ?`).join(', ');
-    const values = keys.map((k) => (fields as Record<string, string | number>)[k] ?? null);
+  update(id: string, fields: RecordFields): void {
+    const [sets, values] = assignments(fields);
+    if (sets === '') return;
     this.#db.run(`UPDATE containers SET ${sets} WHERE id = ?`, ...values, id);
+  }
+
+  /**
+   * Compare-and-set: writes `fields` only if the container's recorded state is still one of
+   * `expected` (one UPDATE guarded by the state, checked by its row count), so that of two
+   * berth processes (or the CLI and the API server) racing to start, remove or rename the
+   * same container exactly one wins. False when the state had changed, or the row is gone.
+   */
+  compareAndSet(id: string, expected: readonly RecordedState[], fields: RecordFields): boolean {
+    const [sets, values] = assignments(fields);
+    if (sets === '' || expected.length === 0) return false;
+    const marks = expected.map(() => '?').join(', ');
+    return this.#db.run(`UPDATE containers SET ${sets} WHERE id = ? AND state IN (${marks})`, ...values, id, ...expected) === 1;
   }
 
   /** Replaces the recorded config (create fills in the names of the volumes it made). */
@@ -133,6 +160,10 @@ export class ContainerRecords {
     this.#db.run('UPDATE containers SET config = ? WHERE id = ?', JSON.stringify(config), id);
   }
 
+  /**
+   * Renames container `id`, refusing a name in use and a container being created or
+   * removed (checked in the same transaction as the write).
+   */
   rename(id: string, name: string): void {
     this.#db.transaction(() => {
       const holder = this.#db.get('SELECT id FROM containers WHERE name = ? AND id <> ?', name, id);
@@ -141,7 +172,12 @@ export class ContainerRecords {
           hint: 'Remove (or rename) that container to be able to reuse that name',
         });
       }
-      this.#db.run('UPDATE containers SET name = ? WHERE id = ?', name, id);
+      const changed = this.#db.run("UPDATE containers SET name = ? WHERE id = ? AND state NOT IN ('creating', 'removing')", name, id);
+      if (changed !== 1) {
+        const row = this.#db.get('SELECT state FROM containers WHERE id = ?', id);
+        if (row === undefined) throw new NotFoundError(`No such container: ${id}`);
+        throw new FailedPreconditionError(`Cannot rename container ${id}: it is ${text(row, 'state') === 'creating' ? 'being created' : 'being removed'}`);
+      }
     });
   }
 

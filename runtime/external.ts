@@ -76,11 +76,27 @@ export async function mountOverlay(lowers: readonly string[], upper: string, wor
   }
 }
 
-/** Unmounts `target` if something is mounted there. */
+/** Unmounts `target` if something is mounted there; what umount(8) says otherwise is thrown. */
 export async function unmountIfMounted(target: string): Promise<void> {
   try {
     await run('umount', [target]);
-  } catch {
-    // not mounted
+  } catch (err) {
+    const stderr = ((err as { stderr?: string }).stderr ?? '').trim();
+    // util-linux: "not mounted", or, for a directory that is gone, "no mount point specified" / "No such file".
+    if (/not mounted|no mount point specified|No such file or directory/.test(stderr)) return;
+    throw new FailedPreconditionError(`Cannot unmount "${target}": ${stderr === '' ? String(err) : stderr}`, { cause: err });
+  }
+}
+
+/**
+ * `<runtime> delete --force ID`, where a container the runtime does not know is no error
+ * (runc: "container does not exist"; crun: "No such file or directory").
+ */
+export async function deleteFromRuntime(rt: ExternalRuntime, id: string): Promise<void> {
+  try {
+    await runtimeCommand(rt, ['delete', '--force', id]);
+  } catch (err) {
+    if (err instanceof Error && /does not exist|not exist|No such file or directory|not found/i.test(err.message)) return;
+    throw err;
   }
 }

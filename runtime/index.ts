@@ -18,4 +18,6 @@ export {
   type DeviceMapping, type ResourceConfig, type ThrottleDevice,
 } from './resources.js';
 export { hostResolvConf } from './etc.js';
-export type { ContainerStats } from './limits.js';
+export type { ContainerStats } from './ops/limits.js';
+export { containerView, notRunningHint, requireAllowed, type Operation } from './state.js';
+export type { SpecAdjuster, SpecAdjustContext } from './spec-adjust.js';

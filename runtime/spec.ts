@@ -189,12 +189,22 @@ function buildProcess(input: SpecInput): Process {
   };
 }
 
+/** What {@link containerCommand} combines. */
+export interface CommandInput {
+  readonly image?: { readonly Entrypoint?: readonly string[] | null | undefined; readonly Cmd?: readonly string[] | null | undefined } | undefined;
+  /** The command after the image name; empty or undefined for none. */
+  readonly command?: readonly string[] | undefined;
+  /** --entrypoint: "" clears the image's. */
+  readonly entrypoint?: string | undefined;
+}
+
 /**
  * Entrypoint + Cmd as docker combines them (moby daemon/commit.go `merge`,
  * daemon/container.go `getEntrypointAndArgs`): a command replaces the image's Cmd;
- * --entrypoint replaces the image's Entrypoint and drops its Cmd.
+ * --entrypoint replaces the image's Entrypoint and drops its Cmd. The one place that
+ * decides "No command specified", for create (before anything is made) and the spec.
  */
-function buildArgs(input: SpecInput): string[] {
+export function containerCommand(input: CommandInput): { entrypoint: string[]; cmd: string[]; args: string[] } {
   const command = input.command ?? [];
   let entrypoint: readonly string[];
   let cmd: readonly string[];
@@ -210,7 +220,11 @@ function buildArgs(input: SpecInput): string[] {
     const why = input.entrypoint === '' ? '--entrypoint "" cleared the image\'s Entrypoint and Cmd' : 'the image has no Entrypoint or Cmd';
     throw new InvalidArgumentError(`No command specified: ${why}`, { hint: 'Give a command after the image name, or an --entrypoint' });
   }
-  return args;
+  return { entrypoint: [...entrypoint], cmd: [...cmd], args };
+}
+
+function buildArgs(input: SpecInput): string[] {
+  return containerCommand(input).args;
 }
 
 /**
@@ -240,6 +254,23 @@ function splitEnvEntry(entry: string): [string, string | undefined] {
     throw new InvalidArgumentError(`Invalid environment variable "${entry}": the name is empty`, { hint: 'Write it as NAME=VALUE' });
   }
   return [name, eq < 0 ? undefined : entry.slice(eq + 1)];
+}
+
+/**
+ * A process's environment: `base` (KEY=VALUE entries) with `entries` set over it by key,
+ * each `KEY=VALUE`, or a bare `KEY` taken from `hostEnv` and removed when absent there
+ * (docker's -e for run and exec alike). The one rule for create's -e and exec's -e: the
+ * host environment is always the front end's, given, never this process's own (behind an
+ * API server, its environment is not the client's).
+ */
+export function mergeEnv(base: readonly string[], entries: readonly string[], hostEnv: SpecInput['hostEnv']): string[] {
+  const env = new Map(base.map((e) => splitEnvEntry(e)));
+  for (const entry of entries) {
+    const [name, value] = resolveEnvEntry(entry, hostEnv);
+    if (value === undefined) env.delete(name);
+    else env.set(name, value);
+  }
+  return [...env].map(([name, value]) => (value === undefined ? name : `${name}=${value}`));
 }
 
 function resolveEnvEntry(entry: string, hostEnv: SpecInput['hostEnv']): [string, string | undefined] {

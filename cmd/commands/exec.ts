@@ -32,7 +32,7 @@ export function registerExec(program: Command): void {
       const env = [...flags.envFile.flatMap(readEnvFile), ...flags.env];
       const status = await ctx.engine().exec(name, {
         command, env, user: flags.user, workdir: flags.workdir, tty: flags.tty === true, interactive: flags.interactive === true,
-        detach: flags.detach === true, privileged: flags.privileged === true,
+        detach: flags.detach === true, privileged: flags.privileged === true, hostEnv: process.env,
       });
       setExitStatus(status);
     }));
