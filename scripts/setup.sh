@@ -137,7 +137,15 @@ if ! $skip_npm; then
     # Exactly as locked, never "npm install": that rewrites package-lock.json and leaves the
     # checkout dirty. If npm ci finds the lock out of sync with package.json, fix the lock
     # (npm install --package-lock-only) and commit it; test/unit/package-lock.test.ts checks it.
-    quiet npm ci --no-audit --no-fund
+    start=$(wc -l <"$log")
+    rc=0
+    npm ci --no-audit --no-fund >>"$log" 2>&1 || rc=$?
+    if ((rc != 0)); then
+      # npm prints the reason ("Missing: ... from lock file") first and its usage text last.
+      echo "setup.sh: \"npm ci\" failed with status $rc; its first errors (all of them in $log):" >&2
+      tail -n "+$((start + 1))" "$log" | grep '^npm error .' | head -n 40 >&2
+      exit "$rc"
+    fi
     deps_stamp >"$stamp"
   else
     step "npm install (no package-lock.json)"
