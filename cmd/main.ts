@@ -62,14 +62,46 @@ const registrars: readonly (readonly [names: readonly string[], register: (progr
  * an option is not one this knows (then every command is registered, for help and errors).
  */
 export function commandName(argv: readonly string[]): string | undefined {
+  const at = commandIndex(argv);
+  return at === undefined ? undefined : argv[at];
+}
+
+/** Where in `argv` {@link commandName} finds the command. */
+function commandIndex(argv: readonly string[]): number | undefined {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--root') i++;
     else if (arg === '--debug' || arg.startsWith('--root=')) continue;
     else if (arg.startsWith('-')) return undefined;
-    else return arg;
+    else return i;
   }
   return undefined;
+}
+
+const helpFlags: readonly string[] = ['-h', '--help'];
+
+/**
+ * `argv` without its help flags where they ask for the help of a command that berth does
+ * not have (`berth build --help`, `berth volume nosuch -h`), else `argv` itself. commander
+ * would print the help of the program (or group) around the unknown name and exit 0, as if
+ * the command existed; without the flags it fails as `berth build` does: "unknown command
+ * 'build'" and exit code 2 (usage). docker 28 prints its general help and exits 0 there;
+ * berth does not, so that a script cannot take a command it lacks for one it has.
+ */
+export function withoutHelpOfUnknownCommand(program: Command, argv: readonly string[]): readonly string[] {
+  let command = program;
+  for (let i = commandIndex(argv); i !== undefined && i < argv.length; i++) {
+    const name = argv[i] ?? '';
+    // Past the global options only a group (subcommands, no operands of its own) has names to look up.
+    if (name.startsWith('-') || name === 'help' || command.commands.length === 0 || command.registeredArguments.length > 0) return argv;
+    const sub = command.commands.find((c) => c.name() === name || c.aliases().includes(name));
+    if (sub === undefined) {
+      const rest = argv.slice(i + 1);
+      return rest.some((arg) => helpFlags.includes(arg)) ? [...argv.slice(0, i + 1), ...rest.filter((arg) => !helpFlags.includes(arg))] : argv;
+    }
+    command = sub;
+  }
+  return argv;
 }
 
 /**
@@ -144,7 +176,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram(argv);
   trace('program built');
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync([...withoutHelpOfUnknownCommand(program, argv)], { from: 'user' });
     return takeExitStatus();
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -134,15 +134,16 @@ if ! $skip_npm; then
     step "node_modules up to date"
   elif [[ -f package-lock.json ]]; then
     step "npm ci"
+    # Exactly as locked, never "npm install": that rewrites package-lock.json and leaves the
+    # checkout dirty. If npm ci finds the lock out of sync with package.json, fix the lock
+    # (npm install --package-lock-only) and commit it; test/unit/package-lock.test.ts checks it.
+    start=$(wc -l <"$log")
     rc=0
     npm ci --no-audit --no-fund >>"$log" 2>&1 || rc=$?
-    if ((rc != 0)) && grep -q 'can only install packages when your package.json and package-lock.json' "$log"; then
-      # npm 11 refuses this lockfile: it lacks other platforms' optional packages (rollup's).
-      echo "setup.sh: warning: npm ci says package-lock.json is out of sync; running npm install instead" >&2
-      quiet npm install --no-audit --no-fund
-    elif ((rc != 0)); then
-      echo "setup.sh: \"npm ci\" failed with status $rc; the end of $log:" >&2
-      tail -n 40 "$log" >&2
+    if ((rc != 0)); then
+      # npm prints the reason ("Missing: ... from lock file") first and its usage text last.
+      echo "setup.sh: \"npm ci\" failed with status $rc; its first errors (all of them in $log):" >&2
+      tail -n "+$((start + 1))" "$log" | grep '^npm error .' | head -n 40 >&2
       exit "$rc"
     fi
     deps_stamp >"$stamp"
