@@ -12,36 +12,64 @@ import { FailedPreconditionError } from '../../common/errors.js';
 import { pollUntil } from '../../common/poll.js';
 import { processStartTime } from '../../common/process.js';
 import { processMentions } from '../host.js';
-import { ownedByMe, requireAllowed, type ContainerView } from '../state.js';
+import { ownedByMe, ownerAlive, requireAllowed, type ContainerView } from '../state.js';
 import { messageOf, type EngineContext } from './context.js';
 import { discardTask, exitCommand } from './task.js';
 import { UndoStack } from './undo.js';
 
-/** The first half of start: an exited container is created again, its process waiting to be started. */
+/** Waits while another berth that is alive creates the container (a start racing this one). */
+async function waitForOwner(ctx: EngineContext, view: ContainerView): Promise<ContainerView> {
+  const { id, name } = view.record;
+  await pollUntil(() => {
+    const record = ctx.records.byId(id);
+    return record === undefined || record.state !== 'creating' || !ownerAlive(record);
+  }, { timeoutMs: 60_000, initialDelayMs: 5, maxDelayMs: 50 });
+  return ctx.now(id, name);
+}
+
+/** Whether another live berth is creating the container right now. */
+function creatingElsewhere(view: ContainerView): boolean {
+  return view.record.state === 'creating' && ownerAlive(view.record) && view.record.ownerPid !== process.pid;
+}
+
+/**
+ * The first half of start: an exited container is created again, its process waiting to
+ * be started. Of starts racing each other, one makes it again; the others wait for it.
+ */
 export async function prepareStart(ctx: EngineContext, input: string): Promise<ContainerView> {
-  const view = ctx.find(input);
-  requireAllowed('start', view);
-  return view.status === 'exited' ? recreate(ctx, view) : view;
+  let view = ctx.find(input);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (creatingElsewhere(view)) view = await waitForOwner(ctx, view);
+    requireAllowed('start', view);
+    if (view.status !== 'exited') return view;
+    const made = await recreate(ctx, view);
+    if (made !== undefined) return made;
+    view = ctx.now(view.record.id, input);
+  }
+  throw new FailedPreconditionError(`Cannot start container ${view.record.name}: it keeps changing`, { hint: 'Try again' });
 }
 
 /** docker start: a running container is left as it is, as docker leaves it. */
 export async function startContainer(ctx: EngineContext, input: string): Promise<ContainerView> {
-  const view = await prepareStart(ctx, input);
-  if (view.status === 'running') return view;
-  return startCreated(ctx, view);
+  let view = await prepareStart(ctx, input);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (view.status === 'running') return view;
+    const started = await startCreated(ctx, view);
+    if (started !== undefined) return started;
+    view = await prepareStart(ctx, view.record.id);
+  }
+  throw new FailedPreconditionError(`Cannot start container ${view.record.name}: it keeps changing`, { hint: 'Try again' });
 }
 
-/** Lets a created container's process run; the record moves to running first, by compare-and-set. */
-export async function startCreated(ctx: EngineContext, view: ContainerView): Promise<ContainerView> {
+/**
+ * Lets a created container's process run; the record moves to running first, by
+ * compare-and-set. Undefined when another start won the record first.
+ */
+export async function startCreated(ctx: EngineContext, view: ContainerView): Promise<ContainerView | undefined> {
   requireAllowed('start', view);
   if (view.status === 'running') return view;
   const { record } = view;
-  if (!ctx.records.compareAndSet(record.id, ['created'], { state: 'running', startedAt: new Date().toISOString() })) {
-    // Another start won: what it made of the container is what this one reports.
-    const now = ctx.now(record.id, record.name);
-    if (now.status === 'running') return now;
-    throw new FailedPreconditionError(`Cannot start container ${record.name}: it changed meanwhile (it is ${now.status})`, { hint: 'Try again' });
-  }
+  if (!ctx.records.compareAndSet(record.id, ['created'], { state: 'running', startedAt: new Date().toISOString() })) return undefined;
   try {
     await ctx.backendOf(record).start(ctx.task(record));
   } catch (err) {
@@ -51,15 +79,14 @@ export async function startCreated(ctx: EngineContext, view: ContainerView): Pro
   return ctx.now(record.id, record.name);
 }
 
-/** Creates the process of an exited container again (docker start / restart). */
-async function recreate(ctx: EngineContext, view: ContainerView): Promise<ContainerView> {
+/**
+ * Creates the process of an exited container again (docker start / restart); undefined
+ * when another start claimed it first.
+ */
+async function recreate(ctx: EngineContext, view: ContainerView): Promise<ContainerView | undefined> {
   const { record } = view;
   // Claim it: of two starts of an exited container, one makes it again.
-  if (!ctx.records.compareAndSet(record.id, [record.state], { state: 'creating', ...ownedByMe() })) {
-    const now = ctx.now(record.id, record.name);
-    if (now.status === 'created' || now.status === 'running') return now;
-    throw new FailedPreconditionError(`Cannot start container ${record.name}: it changed meanwhile (it is ${now.status})`, { hint: 'Try again' });
-  }
+  if (!ctx.records.compareAndSet(record.id, [record.state], { state: 'creating', ...ownedByMe() })) return undefined;
   const dir = ctx.dir(record.id);
   const undo = new UndoStack();
   // A start that fails leaves the container exited, as it was.
