@@ -35,6 +35,19 @@ export interface BlobIngest {
   abort(): Promise<void>;
 }
 
+/**
+ * A blob whose digest is known only once its last byte is written (a layer berth makes
+ * itself); finish with {@link BlobWriter.commit} or {@link BlobWriter.abort}.
+ */
+export interface BlobWriter {
+  /** Pipe the blob's bytes through these, in order: they hash, write and pass the bytes on. */
+  readonly streams: readonly [DigestCounter, Transform];
+  /** Makes the blob visible under the digest of what was written, and returns it. */
+  commit(): Promise<{ digest: Digest; size: number }>;
+  /** Discards the staging file. Safe to call after a failed commit. */
+  abort(): Promise<void>;
+}
+
 /** A layer being unpacked into {@link LayerStaging.dir}. */
 export interface LayerStaging {
   /** The empty directory to unpack into. */
@@ -122,6 +135,38 @@ export class ContentStore {
         await fh.sync();
         await close();
         await this.#publishBlob(tmp, digest);
+      },
+      abort: async () => {
+        await close().catch(() => undefined);
+        await rm(tmp, { force: true });
+      },
+    };
+  }
+
+  /**
+   * Starts writing a streamed blob whose digest is computed as it is written; the same
+   * staging, fsync and rename as {@link ingest}. `options.what` names it in errors.
+   */
+  async write(options: { what: string }): Promise<BlobWriter> {
+    const tmp = this.#layout.newTmpPath('blob');
+    const fh = await open(tmp, 'wx', 0o600);
+    const counter = new DigestCounter({ what: options.what });
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (!closed) {
+        closed = true;
+        await fh.close();
+      }
+    };
+    return {
+      streams: [counter, new FileTee(fh)],
+      commit: async () => {
+        const digest = counter.digest;
+        if (digest === undefined) throw new InvalidContentError(`Cannot store ${options.what}: its stream did not end`);
+        await fh.sync();
+        await close();
+        await this.#publishBlob(tmp, digest);
+        return { digest, size: counter.bytes };
       },
       abort: async () => {
         await close().catch(() => undefined);

@@ -1,5 +1,5 @@
 /** image/: registry client, content store, layer unpacking, pulls and local image operations. */
-export { ContentStore, type BlobIngest, type LayerStaging } from './content-store.js';
+export { ContentStore, type BlobIngest, type BlobWriter, type LayerStaging } from './content-store.js';
 export { collectGarbage, type GarbageResult } from './garbage.js';
 export { ImageRecords, type ImageRecord, type ImageLayerRecord } from './image-records.js';
 export { ImageService, type PruneResult, type RemoveEvent } from './image-service.js';
@@ -13,6 +13,7 @@ export {
 export type { CredentialStore, RegistryClient } from './registry/index.js';
 export type { UnpackLimits } from './unpack/index.js';
 export { Snapshotter, lowerDirs, type SnapshotLayer } from './snapshots.js';
+export type { CommitOptions, CommittedLayer } from './snapshot-commit.js';
 
 /**
  * The registry client, the puller and the unpackers ({@link ./pulling.ts}), loaded on

@@ -21,6 +21,8 @@ import { InvalidArgumentError } from '../common/errors.js';
 import type { Digest } from '../oci/index.js';
 import type { OverlayMount } from '../common/backend.js';
 import type { StateLayout } from '../common/paths.js';
+import { ContentStore } from './content-store.js';
+import type { CommitOptions, CommittedLayer } from './snapshot-commit.js';
 
 
 /** A layer of an image, as the snapshotter needs it: its uncompressed digest. */
@@ -86,6 +88,19 @@ export class Snapshotter {
   /** The writable layer of key `id`, as a directory (diff reads it, commit packs it). */
   upperDir(id: string): string {
     return join(this.#layout.containerDir(id), 'upper');
+  }
+
+  /**
+   * Commits the writable layer of key `id` as a new layer of the store: a gzip tar blob
+   * with OCI whiteouts, and its unpacked directory, ready to be a lower (snapshot-commit.ts).
+   * The container must be stopped or paused. The writable layer is left as it is.
+   */
+  async commit(id: string, options: CommitOptions = {}): Promise<CommittedLayer> {
+    // Loaded on first use, as image/index.ts loads the puller: it brings zlib and tar.
+    const { commitUpper } = await import('./snapshot-commit.js');
+    const store = new ContentStore(this.#layout);
+    await store.init();
+    return commitUpper(this.upperDir(id), store, options);
   }
 
   /** Removes the writable layer of key `id`; idempotent. */

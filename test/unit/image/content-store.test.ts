@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -66,6 +66,19 @@ describe('ContentStore', () => {
     const err = await ingestBytes(data, { digest: sha256Of(data), size: 4 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidContentError);
     expect(String(err)).toContain('longer than the declared 4 bytes');
+  });
+
+  it('write stores a streamed blob under the digest of what was written, or nothing when aborted', async () => {
+    const data = Buffer.from('a layer berth made');
+    const writer = await store.write({ what: 'test layer' });
+    await pipeline([Readable.from([data]), ...writer.streams, new Writable({ write: (_c, _e, cb) => cb() })]);
+    expect(await writer.commit()).toEqual({ digest: sha256Of(data), size: data.length });
+    expect((await readFile(store.blobPath(sha256Of(data)))).equals(data)).toBe(true);
+    const aborted = await store.write({ what: 'test layer' });
+    await pipeline([Readable.from([Buffer.from('other')]), ...aborted.streams, new Writable({ write: (_c, _e, cb) => cb() })]);
+    await aborted.abort();
+    expect(readdirSync(layout.tmpDir())).toEqual([]);
+    expect(await store.listBlobs()).toEqual([sha256Of(data)]);
   });
 
   it('writeBlob checks the digest of in-memory documents', async () => {
