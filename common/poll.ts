@@ -35,7 +35,13 @@ export async function poll<T>(check: () => T | undefined | Promise<T | undefined
     if (value !== undefined) return { done: true, value };
     const left = deadline - Date.now();
     if (left <= 0) return { done: false, timedOut: true };
-    await delay(Math.min(pause, left), undefined, options.signal === undefined ? undefined : { signal: options.signal });
+    try {
+      await delay(Math.min(pause, left), undefined, options.signal === undefined ? undefined : { signal: options.signal });
+    } catch (err) {
+      // timers/promises rejects with its own AbortError: the caller's reason says why.
+      options.signal?.throwIfAborted();
+      throw err;
+    }
   }
 }
 
