@@ -28,9 +28,15 @@ export interface BerthConfig {
   readonly limits: Readonly<Record<string, number>>;
   /** The cgroup containers' leaves go under (`cgroup-parent`); berth's default, /berth, when unset. */
   readonly cgroupParent?: string | undefined;
-  /** The default network's bridge (`bridge`, as docker's daemon.json): berth0 when unset. */
+  /**
+   * The default network's bridge (`bridge`, as docker's daemon.json). Unset: berth0 for the
+   * default store, `berth<hex>` of the root for any other (network/stores.ts).
+   */
   readonly bridge?: string | undefined;
-  /** The default bridge's address and prefix (`bip`, as docker's): 10.77.0.1/16 when unset. */
+  /**
+   * The default bridge's address and prefix (`bip`, as docker's). Unset: 10.77.0.1/16 for
+   * the default store while free, else the first free /16 from 10.79.0.0/16 (network/stores.ts).
+   */
   readonly bip?: string | undefined;
   /** Where networks made without --subnet get theirs (`default-address-pools`, as docker's). */
   readonly defaultAddressPools?: readonly { readonly base: string; readonly size: number }[] | undefined;

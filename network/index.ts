@@ -1,5 +1,6 @@
 /** network/: bridges, address leases, veth pairs, nftables NAT and ports, DNS for user networks. */
-export { NetworkManager, defaultNetworkName, hostInterfaceName, type Attachment, type CreateNetworkOptions, type EndpointRequest, type NetworkManagerDeps } from './manager.js';
+export { defaultNetworkName } from './default-network.js';
+export { NetworkManager, hostInterfaceName, type Attachment, type CreateNetworkOptions, type EndpointRequest, type NetworkManagerDeps } from './manager.js';
 export { NetworkRecords, type EndpointRecord, type NetworkRecord, type PublishedPort } from './records.js';
 export { tableName } from './nft.js';
 export { findNetProgram } from './netlink.js';

@@ -166,3 +166,14 @@ export function subnetFromPools(pools: readonly AddressPool[], taken: readonly S
   }
   return undefined;
 }
+
+/**
+ * The subnet of a default network whose configuration sets no "bip": `preferred` (the
+ * default store's 10.77.0.0/16) when it overlaps nothing `taken`, else the first free
+ * `size`-prefix subnet of the pools, as docker's default bridge takes the first free pool.
+ * Undefined when every one is taken.
+ */
+export function chooseSubnet(preferred: Subnet | undefined, pools: readonly AddressPool[], taken: readonly Subnet[]): Subnet | undefined {
+  if (preferred !== undefined && !taken.some((t) => overlaps(t, preferred))) return preferred;
+  return subnetFromPools(pools, taken);
+}

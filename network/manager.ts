@@ -9,6 +9,10 @@
  * disconnect); its namespace, veth pairs and published ports from start to stop. Every
  * setup step is undone when a later one fails, and teardown is idempotent, so that a
  * reconcile after a crash can run it again.
+ *
+ * Stores side by side: each has its own default bridge and subnet, and marks what it makes
+ * on the host as its own (stores.ts); what removed stores left, `system prune` reclaims
+ * (leftovers.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,17 +20,16 @@ import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '..
 import type { MetadataDb } from '../common/metadata.js';
 import type { StateLayout } from '../common/paths.js';
 import {
-  checkMac, checkStaticAddress, formatIpv4, macFor, nextFreeAddress, overlaps, parseInterfaceAddress, parseIpv4, parseRouteTable, parseSubnet,
-  subnetFromPools, subnetString, type AddressPool, type Subnet,
+  checkMac, checkStaticAddress, formatIpv4, macFor, nextFreeAddress, overlaps, parseIpv4, parseSubnet, subnetFromPools, subnetString, type AddressPool, type Subnet,
 } from './ipam.js';
+import { DefaultNetwork, defaultNetworkName } from './default-network.js';
+import { reclaimLeftovers } from './leftovers.js';
 import { attachInterface, detachInterface, ensureBridge, removeBridge } from './netlink.js';
+import { hostBridge, hostRoutes, markBridge, parseStoreMark, storeMark } from './stores.js';
 import { applyScript, rulesetScript } from './nft.js';
 import { NetworkRecords, type EndpointRecord, type NetworkRecord, type PublishedPort } from './records.js';
 import { choosePorts, portTaken } from './publish.js';
 import type { PortBinding } from './ports.js';
-
-/** The default network's name, as docker's. */
-export const defaultNetworkName = 'bridge';
 
 /** Network settings of the store's configuration (common/config.ts). */
 export interface NetworkConfig {
@@ -75,8 +78,6 @@ export interface Attachment {
   readonly endpoint: EndpointRecord;
 }
 
-const defaultBridge = 'berth0';
-const defaultBip = '10.77.0.1/16';
 const defaultPools: readonly AddressPool[] = [{ base: { base: 0x0a4e0000, prefix: 16 }, size: 24 }]; // 10.78.0.0/16 in /24s
 /** docker's MTU: of the default route, for traffic that leaves the host. */
 const defaultMtu = 1500;
@@ -114,22 +115,20 @@ function uplinkMtu(): number | undefined {
   }
 }
 
-function hostRoutes(): ReturnType<typeof parseRouteTable> {
-  try {
-    return parseRouteTable(readFileSync('/proc/net/route', 'utf8'));
-  } catch {
-    return [];
-  }
-}
-
 /** Networks and containers' endpoints, ports and namespaces. */
 export class NetworkManager {
   readonly #deps: NetworkManagerDeps;
+  readonly #default: DefaultNetwork;
   readonly records: NetworkRecords;
 
   constructor(deps: NetworkManagerDeps) {
     this.#deps = deps;
     this.records = new NetworkRecords(deps.db);
+    this.#default = new DefaultNetwork({
+      db: deps.db, records: this.records, layout: deps.layout, config: deps.config,
+      checkSubnet: (subnet, own) => this.#checkSubnet(subnet, defaultNetworkName, own),
+      removeBridge: (name) => removeBridge(deps.program(), name),
+    });
   }
 
   /**
@@ -143,31 +142,14 @@ export class NetworkManager {
     return this.#deps.config.mtu ?? Math.min(defaultMtu, uplinkMtu() ?? defaultMtu);
   }
 
-  /**
-   * The default network, recorded on first use from the configuration ("bridge", "bip").
-   * A changed configuration is taken up once no container is on the network.
-   */
+  /** This store's root, absolute: what its marks name (stores.ts). */
+  get #root(): string {
+    return this.#default.root;
+  }
+
+  /** The default network, recorded on first use (default-network.ts). */
   defaultNetwork(): NetworkRecord {
-    const bridge = this.#deps.config.bridge ?? defaultBridge;
-    const bip = parseInterfaceAddress(this.#deps.config.bip ?? defaultBip, 'configuration "bip"');
-    const subnet = subnetString(bip.subnet);
-    const gateway = formatIpv4(bip.address);
-    const existing = this.records.byName(defaultNetworkName);
-    if (existing !== undefined && existing.bridge === bridge && existing.subnet === subnet && existing.gateway === gateway) return existing;
-    return this.#deps.db.transaction(() => {
-      const now = this.records.byName(defaultNetworkName);
-      if (now !== undefined) {
-        if (this.records.endpoints(now.id).length > 0) return now;
-        this.records.delete(now.id);
-      }
-      this.#checkSubnet(bip.subnet, defaultNetworkName, now?.bridge);
-      const record: NetworkRecord = {
-        id: randomBytes(32).toString('hex'), name: defaultNetworkName, driver: 'bridge', bridge, subnet, gateway, internal: false, dns: false, mtu: 0,
-        created: new Date().toISOString(), labels: {},
-      };
-      this.records.insert(record);
-      return record;
-    });
+    return this.#default.record();
   }
 
   /** Every network (the default one first made if needed). */
@@ -186,15 +168,14 @@ export class NetworkManager {
    * Refuses a subnet that overlaps another network's, or a route of the host that is not
    * one of berth's own bridges (docker: "Pool overlaps with other one on this address space").
    */
-  #checkSubnet(subnet: Subnet, name: string, ownBridge?: string): void {
+  #checkSubnet(subnet: Subnet, name: string, own: readonly string[] = []): void {
     for (const n of this.records.list()) {
       if (n.name === name) continue;
       if (overlaps(parseSubnet(n.subnet), subnet)) {
         throw new InvalidArgumentError(`Subnet ${subnetString(subnet)} of network ${name} overlaps network ${n.name}'s ${n.subnet}`, { hint: 'Choose another --subnet' });
       }
     }
-    const ours = new Set(this.records.list().map((n) => n.bridge));
-    if (ownBridge !== undefined) ours.add(ownBridge);
+    const ours = new Set([...this.records.list().map((n) => n.bridge), ...own]);
     for (const r of hostRoutes()) {
       if (ours.has(r.iface)) continue;
       if (overlaps(r.subnet, subnet)) {
@@ -293,6 +274,9 @@ export class NetworkManager {
    */
   allocate(containerId: string, request: EndpointRequest): Attachment {
     const network = this.find(request.network);
+    // The default network's bridge comes with its first lease (docker0 with dockerd), so
+    // that the host's route claims the subnet before another store can choose it too.
+    if (network.name === defaultNetworkName && hostBridge(network.bridge).kind === 'absent') this.#ensureBridge(network);
     return this.#deps.db.transaction(() => {
       if (this.records.endpointsOf(containerId).some((e) => e.networkId === network.id)) {
         throw new FailedPreconditionError(`The container is already connected to network ${network.name}`);
@@ -341,17 +325,43 @@ export class NetworkManager {
     });
   }
 
-  /** Makes the network's bridge when it is missing, with berth's rules (after a reboot, or first use). */
+  /**
+   * Makes the network's bridge when it is missing, marked as this store's, with berth's
+   * rules (after a reboot, or first use). Refuses a bridge another store marked, and a
+   * subnet that a route of the host has taken since the network was recorded.
+   */
   #ensureBridge(network: NetworkRecord): void {
-    if (bridgeExists(network.bridge)) {
-      // Never take over another interface of the host by name.
-      if (!existsSync(`/sys/class/net/${network.bridge}/bridge`)) {
-        throw new FailedPreconditionError(`The host's interface ${network.bridge} of network ${network.name} is not a bridge`, { hint: 'Give the network another bridge name' });
+    const host = hostBridge(network.bridge);
+    const mine = storeMark(this.#root);
+    // Never take over another interface of the host by name.
+    if (host.kind === 'other') throw new FailedPreconditionError(`The host's interface ${network.bridge} of network ${network.name} is not a bridge`, { hint: 'Give the network another bridge name' });
+    if (host.kind === 'bridge') {
+      if (host.mark === mine) return;
+      const mark = parseStoreMark(host.mark);
+      if (mark !== undefined) {
+        throw new FailedPreconditionError(`The host's bridge ${network.bridge} of network ${network.name} belongs to berth store "${mark.root ?? '?'}"`, {
+          hint: network.name === defaultNetworkName
+            ? `Remove this store's containers on it, so that it gets a bridge of its own, or set another "bridge" in ${this.#deps.layout.configFile()}`
+            : 'Remove the network and create it with another com.docker.network.bridge.name',
+        });
       }
+      // Unmarked: made by a berth from before marks. It is this store's when it has the name
+      // the store would give it (not the berth0 that other stores once shared).
+      if (network.name !== defaultNetworkName || network.bridge === this.#default.bridge) markBridge(network.bridge, this.#root);
       return;
+    }
+    const clash = hostRoutes().find((r) => overlaps(r.subnet, parseSubnet(network.subnet)));
+    if (clash !== undefined) {
+      const chosen = network.name === defaultNetworkName && this.#default.chosen;
+      throw new FailedPreconditionError(`Cannot make bridge ${network.bridge} of network ${network.name}: its subnet ${network.subnet} overlaps the host's route to ${subnetString(clash.subnet)} on ${clash.iface}`, {
+        hint: chosen
+          ? 'Remove the containers on the network ("berth rm"), so that berth chooses another subnet; "berth system prune" reclaims the bridges of removed stores'
+          : 'Remove what holds the route, or the network ("berth system prune" reclaims the bridges of removed stores)',
+      });
     }
     const prefix = network.subnet.split('/')[1] ?? '';
     ensureBridge(this.#deps.program(), { name: network.bridge, address: `${network.gateway}/${prefix}`, mtu: hostMtu });
+    markBridge(network.bridge, this.#root);
     // DNAT to a container of connections to 127.0.0.1 needs the bridge to route loopback
     // sources (docker sets the same with its userland proxy off); the table's guard chain
     // drops packets from bridges to 127.0.0.0/8.
@@ -370,7 +380,15 @@ export class NetworkManager {
       const e = ips.get(p.containerId);
       return e === undefined ? [] : [{ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: e.ip, containerPort: p.containerPort }];
     });
-    applyScript(rulesetScript(this.#deps.table, networks, ports));
+    applyScript(rulesetScript(this.#deps.table, { networks, ports, mark: storeMark(this.#root) }));
+  }
+
+  /**
+   * The bridges and nftables tables that removed stores left on the host (`rm -rf` of a
+   * root): removed, and listed for `system prune` (leftovers.ts says what is never touched).
+   */
+  reclaimRemovedStores(): string[] {
+    return reclaimLeftovers(this.#deps.program, this.#root);
   }
 
   /**

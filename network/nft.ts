@@ -3,7 +3,9 @@
  * metadata database's networks and published ports (the way netavark and docker's
  * nftables backend keep their own table), so that the rules can never drift from the
  * records: any change, or a reconcile after a crash, writes the table again in one `nft -f`
- * transaction. The host's own tables are left alone.
+ * transaction. The host's own tables are left alone. The guard rule's comment is the
+ * store's mark (stores.ts), by which `system prune` of another store knows the table of a
+ * store whose root was deleted (leftovers.ts).
  *
  * What the table does, for each network's bridge (moby libnetwork's iptables rules, with
  * its userland proxy disabled, as podman/netavark do it):
@@ -46,12 +48,30 @@ function quote(name: string): string {
   return `"${name}"`;
 }
 
+/** What berth's table holds: the store's networks and published ports, and the store's mark. */
+export interface NftRules {
+  readonly networks: readonly NftNetwork[];
+  readonly ports: readonly NftPort[];
+  /**
+   * The store's mark (stores.ts storeMark), the comment of the guard chain's rule, so that
+   * `system prune` of another store can tell the table of a removed store.
+   */
+  readonly mark?: string | undefined;
+}
+
+function comment(text: string): string {
+  // A mark is one token of printable ASCII without quotes (stores.ts); anything else is a bug.
+  if (!/^[\x20-\x7e]{1,128}$/.test(text) || /["\\]/.test(text)) throw new RangeError(`Not an nft comment: ${text}`);
+  return `"${text}"`;
+}
+
 /**
  * The nft script that replaces table `ip <table>` by one with these networks and ports
  * (declaring it first so that the delete works when it does not exist yet). With no
  * networks, the script only deletes the table.
  */
-export function rulesetScript(table: string, networks: readonly NftNetwork[], ports: readonly NftPort[]): string {
+export function rulesetScript(table: string, rules: NftRules): string {
+  const { networks, ports } = rules;
   const lines = [`table ip ${table} {}`, `delete table ip ${table}`];
   if (networks.length === 0) return `${lines.join('\n')}\n`;
   const bridges = networks.map((n) => quote(n.bridge));
@@ -77,7 +97,7 @@ export function rulesetScript(table: string, networks: readonly NftNetwork[], po
     `table ip ${table} {`,
     '  chain guard {',
     '    type filter hook prerouting priority raw; policy accept;',
-    `    iifname ${set} ip daddr 127.0.0.0/8 drop`,
+    `    iifname ${set} ip daddr 127.0.0.0/8 drop${rules.mark === undefined ? '' : ` comment ${comment(rules.mark)}`}`,
     '  }',
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat; policy accept;',

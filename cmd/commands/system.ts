@@ -17,6 +17,8 @@ export function registerSystem(program: Command): void {
       const engine = ctx.engine();
       const containers = await engine.prune();
       const leftovers = await engine.reconcile();
+      // Bridges and nftables tables of stores whose root was deleted (network/leftovers.ts).
+      leftovers.push(...(await ctx.network()).reclaimRemovedStores());
       if (containers.length > 0) process.stdout.write(`Deleted Containers:\n${containers.map((c) => `${c}\n`).join('')}\n`);
       if (leftovers.length > 0) process.stdout.write(`Cleaned up after crashes:\n${leftovers.map((l) => `${l}\n`).join('')}\n`);
       // docker system prune removes the networks no container uses too.
