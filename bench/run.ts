@@ -18,6 +18,9 @@
  *  - `BENCH_RUNS` timed runs per tool (default 20); `BENCH_WARMUP` untimed rounds first (3);
  *  - `BENCH_TOOLS` a comma list of the ids in {@link mainIds}, {@link defaultIds} and {@link execIds}
  *    (default all);
+ *  - `BENCH_BASELINE` another checkout with a built dist/native/berth: the rows berth-baseline and
+ *    berth-baseline-exec time it beside this one, in the same rounds (default tools leave them
+ *    out unless it is set);
  *  - `BENCH_WORK` parent of the run's scratch dir, where the stores go (default /var/tmp);
  *  - `BENCH_TIMEOUT` seconds one command may take before its run counts as failed (60).
  * Everything it starts is stopped by pid and everything it creates is removed at the end
@@ -38,17 +41,18 @@ import { benchMain, commandLine, log, message, storeFs } from './harness.js';
 import type { Teardown } from './teardown.js';
 
 /** The like-for-like rows (`--network none`), in table order, by the ids `BENCH_TOOLS` takes. */
-const mainIds = ['node', 'berth', 'podman', 'docker', 'crun', 'crun-cgv1', 'runc'] as const;
+const mainIds = ['node', 'berth', 'berth-baseline', 'podman', 'docker', 'crun', 'crun-cgv1', 'runc'] as const;
 /** The default-network rows. */
 const defaultIds = ['berth-default', 'podman-default', 'docker-default'] as const;
 /** The exec rows: `exec CONTAINER true` into a long-running container, timed after the start rows. */
-const execIds = ['berth-exec', 'podman-exec', 'docker-exec', 'runc-exec'] as const;
+const execIds = ['berth-exec', 'berth-baseline-exec', 'podman-exec', 'docker-exec', 'runc-exec'] as const;
 type ToolId = (typeof mainIds)[number] | (typeof defaultIds)[number] | (typeof execIds)[number];
 const toolIds: readonly ToolId[] = [...mainIds, ...defaultIds, ...execIds];
 
 const factories: Record<ToolId, (engines: Engines, ctx: StartContext) => Runner> = {
   node: () => new NodeFloorRunner(),
   berth: (e, ctx) => berthRunner(e, ctx, 'none'),
+  'berth-baseline': (e, ctx) => berthRunner(e, ctx, 'none', undefined, true),
   podman: (e, ctx) => podmanRunner(e, ctx, 'none'),
   docker: (e, ctx) => dockerRunner(e, ctx, 'none'),
   crun: (_, ctx) => new OciRuntimeRunner(ctx, { id: 'crun', binary: 'crun' }),
@@ -58,6 +62,7 @@ const factories: Record<ToolId, (engines: Engines, ctx: StartContext) => Runner>
   'podman-default': (e, ctx) => podmanRunner(e, ctx, 'default'),
   'docker-default': (e, ctx) => dockerRunner(e, ctx, 'default'),
   'berth-exec': (e, ctx) => berthExecRunner(e, ctx),
+  'berth-baseline-exec': (e, ctx) => berthExecRunner(e, ctx, true),
   'podman-exec': (e, ctx) => podmanExecRunner(e, ctx),
   'docker-exec': (e, ctx) => dockerExecRunner(e, ctx),
   'runc-exec': (_, ctx) => runcExecRunner(ctx),
@@ -139,7 +144,8 @@ async function measureMonitors(engines: Engines, slots: readonly Slot[], ref: st
 
 process.exitCode = await benchMain({
   rootBecause: 'it starts dockerd, podman and OCI runtimes',
-  parseOptions: (env) => parseRoundOptions(env, toolIds),
+  // The baseline rows are there only when BENCH_BASELINE names a checkout to time.
+  parseOptions: (env) => parseRoundOptions(env, env['BENCH_BASELINE'] === undefined || env['BENCH_BASELINE'] === '' ? toolIds.filter((t) => !t.includes('baseline')) : toolIds),
   run: bench,
   ...hostWatch(),
 });

@@ -80,7 +80,11 @@ export async function prepareStart(name: string, workParent: string, signal: Abo
   await makeBundle(image, bundle);
   const served = await serveImage({ layoutDir: image.layoutDir, tag: busyboxTag, path: 'library/busybox' }, work, { teardown, signal });
   const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-  const ctx: StartContext = { ...served, work, image, repoRoot, bundle, tag: `berth-bench-${process.pid}` };
+  const baseline = process.env['BENCH_BASELINE'];
+  const ctx: StartContext = {
+    ...served, work, image, repoRoot, bundle, tag: `berth-bench-${process.pid}`,
+    ...(baseline === undefined || baseline === '' ? {} : { baselineRoot: baseline }),
+  };
   const engines = new Engines(ctx);
   teardown.add('engines', async () => {
     const failures = await engines.teardown();

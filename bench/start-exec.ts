@@ -108,10 +108,10 @@ function pidOf(text: string): number {
 }
 
 /** `berth --root ROOT exec ID true` into `berth run -d --network none REF sleep 3600`. */
-export function berthExecRunner(engines: Engines, ctx: StartContext): Runner {
-  const e = engines.berth;
-  return new ExecRunner('berth-exec', {
-    label: (v) => `berth exec CONTAINER true${v === '' ? '' : ` (${v})`}`,
+export function berthExecRunner(engines: Engines, ctx: StartContext, baseline = false): Runner {
+  const e = baseline ? engines.baseline : engines.berth;
+  return new ExecRunner(baseline ? 'berth-baseline-exec' : 'berth-exec', {
+    label: (v) => `berth${baseline ? ' [baseline]' : ''} exec CONTAINER true${v === '' ? '' : ` (${v})`}`,
     version: () => e.version,
     prepare: () => e.ensure(),
     start: async () => printedId(await outputOf(e.spec(['run', '-d', '--network', 'none', ctx.ref, ...longRunning]))),

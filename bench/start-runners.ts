@@ -29,6 +29,8 @@ export interface StartContext {
   readonly ref: string;
   readonly image: BenchImage;
   readonly repoRoot: string;
+  /** `BENCH_BASELINE`: another checkout whose berth gets rows of its own (Engines.baseline). */
+  readonly baselineRoot?: string | undefined;
   /** This process's environment plus the private `CONTAINERS_REGISTRIES_CONF`. */
   readonly containersEnv: NodeJS.ProcessEnv;
   /** The OCI bundle for bare crun and runc (see busybox.ts). */
@@ -74,16 +76,22 @@ export class BerthEngine extends Engine {
   readonly #puller: BerthRunner;
   version = '';
 
-  constructor(ctx: StartContext) {
+  /** The store's default bridge and its address: its own, with a subnet no other berth store uses here. */
+  readonly bridge: string;
+  readonly bip: string;
+
+  constructor(ctx: StartContext, options: { readonly bridge: string; readonly bip: string } = { bridge: BerthEngine.bridge, bip: BerthEngine.bip }) {
     super();
     this.#ctx = ctx;
+    this.bridge = options.bridge;
+    this.bip = options.bip;
     const dir = join(ctx.work, 'berth');
     this.#puller = new BerthRunner(pullContext(ctx, dir));
     // BerthRunner's store: see runners.ts.
     this.root = join(dir, 'root');
   }
 
-  /** The store's default bridge: its own, with a subnet no other berth store uses here. */
+  /** The main berth store's default bridge (a baseline's has another). */
   static readonly bridge = 'berthbench0';
   static readonly bip = '10.76.0.1/24';
 
@@ -92,7 +100,7 @@ export class BerthEngine extends Engine {
     await this.#puller.setup();
     await pullWith(this.#puller);
     // After the pull, which starts from an empty root.
-    await writeFile(join(this.root, 'config.json'), `${JSON.stringify({ bridge: BerthEngine.bridge, bip: BerthEngine.bip })}\n`);
+    await writeFile(join(this.root, 'config.json'), `${JSON.stringify({ bridge: this.bridge, bip: this.bip })}\n`);
     this.version = /\((.*)\)$/.exec(this.#puller.label())?.[1] ?? '';
   }
 
@@ -122,7 +130,7 @@ export class BerthEngine extends Engine {
     } finally {
       await this.#waitForStragglers();
       // The bridge and nftables table berth made for this store (its table is named by the root).
-      await output('ip', ['link', 'del', BerthEngine.bridge]).catch(() => undefined);
+      await output('ip', ['link', 'del', this.bridge]).catch(() => undefined);
       const table = `berth_${createHash('sha256').update(this.root).digest('hex').slice(0, 10)}`;
       await output('nft', ['delete', 'table', 'ip', table]).catch(() => undefined);
       await this.#puller.teardown();
@@ -405,6 +413,7 @@ export class ContainerRunner implements Runner {
 export class Engines {
   readonly #ctx: StartContext;
   #berth: BerthEngine | undefined;
+  #baseline: BerthEngine | undefined;
   #docker: DockerEngine | undefined;
   #podman: PodmanEngine | undefined;
   #netns: NetnsEngine | undefined;
@@ -416,6 +425,17 @@ export class Engines {
 
   get berth(): BerthEngine {
     return (this.#berth ??= this.#add(new BerthEngine(this.#ctx)));
+  }
+
+  /**
+   * berth built from another checkout (`BENCH_BASELINE`, a directory with a built
+   * dist/native/berth), with a store, bridge and subnet of its own: the same rows, timed in
+   * the same rounds, say what a change did.
+   */
+  get baseline(): BerthEngine {
+    const root = this.#ctx.baselineRoot;
+    if (root === undefined) throw new Error('BENCH_BASELINE is not set: the baseline rows need a checkout with a built dist/native/berth');
+    return (this.#baseline ??= this.#add(new BerthEngine({ ...this.#ctx, repoRoot: root, work: join(this.#ctx.work, 'baseline') }, { bridge: 'berthbench1', bip: '10.76.1.1/24' })));
   }
 
   get docker(): DockerEngine {
@@ -471,12 +491,13 @@ function flagText(flags: RowFlags): string {
 }
 
 /** `berth run --rm [--network none] [FLAGS] REF true`. */
-export function berthRunner(engines: Engines, ctx: StartContext, network: 'none' | 'default', flags: RowFlags = noFlags): Runner {
-  const e = engines.berth;
+export function berthRunner(engines: Engines, ctx: StartContext, network: 'none' | 'default', flags: RowFlags = noFlags, baseline = false): Runner {
+  const e = baseline ? engines.baseline : engines.berth;
   const net = network === 'none' ? ['--network', 'none'] : [];
+  const which = baseline ? ' [baseline]' : '';
   return new ContainerRunner({
-    id: `${network === 'none' ? 'berth' : 'berth-default'}${flags.suffix}`,
-    label: (v) => `berth run --rm${network === 'none' ? ' --network none' : ', default network (bridge)'}${flagText(flags)}${v === '' ? '' : ` (${v})`}`,
+    id: `${network === 'none' ? 'berth' : 'berth-default'}${baseline ? '-baseline' : ''}${flags.suffix}`,
+    label: (v) => `berth${which} run --rm${network === 'none' ? ' --network none' : ', default network (bridge)'}${flagText(flags)}${v === '' ? '' : ` (${v})`}`,
     engines: [e], engine: e,
     command: (argv) => e.spec(['run', '--rm', ...net, ...flags.args, ctx.ref, ...argv]),
   });
