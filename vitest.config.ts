@@ -16,8 +16,9 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
-          // Real registries and real files owned by root: separate processes per file.
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/contracts/**/*.test.ts'],
+          // Real registries and real files owned by root: separate processes per file. Contracts
+          // (test/contracts/) run real processes as root too.
           pool: 'forks',
           testTimeout: 120_000,
           hookTimeout: 120_000,
