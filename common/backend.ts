@@ -2,7 +2,7 @@
  * The Backend interface: one way of running a container's processes (DESIGN.md
  * "Backends"). berth's own helper, another OCI runtime (runc, crun) and, next, a microVM
  * implement it; the engine (runtime/) drives every one of them through it and nothing else,
- * and one contract suite (test/contracts/backend.test.ts) runs the same lifecycle against
+ * and one contract suite (test/contracts/backend-suite.ts, run by berth-backend.test.ts and runc-backend.test.ts) runs the same lifecycle against
  * each. It is containerd's runtime v2 task API (core/runtime/v2/task.go) cut down to what
  * berth uses.
  *
