@@ -7,7 +7,8 @@ import type { ContainerEngine } from '../../runtime/index.js';
 import { table } from '../format.js';
 import { applyTemplate } from './ps.js';
 import { withContext } from '../run.js';
-import { collect, keyValues, parseFilters } from '../options.js';
+import { collect, keyValues } from '../options.js';
+import { parseFilters } from '../../common/filters.js';
 
 
 

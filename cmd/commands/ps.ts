@@ -10,7 +10,8 @@ import { treeSize } from '../../common/fs.js';
 import type { ContainerEngine, ContainerView } from '../../runtime/index.js';
 import { humanDuration, humanSize, since, table } from '../format.js';
 import { withContext } from '../run.js';
-import { collect, parseFilters } from '../options.js';
+import { collect } from '../options.js';
+import { parseFilters } from '../../common/filters.js';
 
 interface PsFlags {
   readonly all?: boolean;
