@@ -19,3 +19,4 @@ export {
 } from './resources.js';
 export { hostResolvConf } from './etc.js';
 export type { ContainerStats } from './limits.js';
+export { containerLowerDirs, inspectContainer, type NetworkView } from './inspect.js';
