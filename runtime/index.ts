@@ -20,3 +20,5 @@ export {
 export { hostResolvConf } from './etc.js';
 export type { ContainerStats } from './limits.js';
 export { containerLowerDirs, inspectContainer, type NetworkView } from './inspect.js';
+export { humanDuration, since } from './durations.js';
+export { containerSummary, psFilters, selectContainers, statusText, type ContainerQuery, type ContainerSummary } from './ps.js';
