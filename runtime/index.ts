@@ -22,3 +22,4 @@ export type { ContainerStats } from './limits.js';
 export { containerLowerDirs, inspectContainer, type NetworkView } from './inspect.js';
 export { humanDuration, since } from './durations.js';
 export { containerSummary, psFilters, selectContainers, statusText, type ContainerQuery, type ContainerSummary } from './ps.js';
+export { parseLogOpts, parseMount, parseTmpfs, parseUlimit, parseVolume } from './host-config.js';
