@@ -23,3 +23,4 @@ export { containerLowerDirs, inspectContainer, type NetworkView } from './inspec
 export { humanDuration, since } from './durations.js';
 export { containerSummary, psFilters, selectContainers, statusText, type ContainerQuery, type ContainerSummary } from './ps.js';
 export { parseLogOpts, parseMount, parseTmpfs, parseUlimit, parseVolume } from './host-config.js';
+export { attachToContainer, type AttachEngine, type AttachOptions, type TerminalSize } from './attach.js';

@@ -9,7 +9,7 @@ import { InterruptedError, InvalidArgumentError, UsageError } from '../../common
 import {
   parseLogOpts, parseMount, parseTmpfs, parseUlimit, parseVolume, type CreateOptions, type MountRequest, type PullPolicy,
 } from '../../runtime/index.js';
-import { attachToContainer } from '../attach.js';
+import { attachTerminal } from '../attach.js';
 import type { CommandContext } from '../context.js';
 import { setExitStatus, withContext } from '../run.js';
 import { trace } from '../../common/trace.js';
@@ -167,7 +167,7 @@ async function run(ctx: CommandContext, image: string, command: readonly string[
     process.stdout.write(`${id}\n`);
     return;
   }
-  const status = await attachToContainer(engine, created, {
+  const status = await attachTerminal(engine, created, {
     stdin: flags.interactive === true, tty: flags.tty === true, start: true, proxySignals: true,
   });
   trace('exited');
