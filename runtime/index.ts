@@ -24,3 +24,4 @@ export { humanDuration, since } from './durations.js';
 export { containerSummary, psFilters, selectContainers, statusText, type ContainerQuery, type ContainerSummary } from './ps.js';
 export { parseLogOpts, parseMount, parseTmpfs, parseUlimit, parseVolume } from './host-config.js';
 export { attachToContainer, type AttachEngine, type AttachOptions, type TerminalSize } from './attach.js';
+export { Services, resolveImage, type ResolveImageOptions, type ServicesOptions, type StorePuller } from './services.js';
