@@ -25,3 +25,4 @@ export { containerSummary, psFilters, selectContainers, statusText, type Contain
 export { parseLogOpts, parseMount, parseTmpfs, parseUlimit, parseVolume } from './host-config.js';
 export { attachToContainer, type AttachEngine, type AttachOptions, type TerminalSize } from './attach.js';
 export { Services, resolveImage, type ResolveImageOptions, type ServicesOptions, type StorePuller } from './services.js';
+export { statsUsage, type StatsUsage, type StatsUsageOptions } from './stats.js';
