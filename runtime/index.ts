@@ -26,3 +26,4 @@ export { parseLogOpts, parseMount, parseTmpfs, parseUlimit, parseVolume } from '
 export { attachToContainer, type AttachEngine, type AttachOptions, type TerminalSize } from './attach.js';
 export { Services, resolveImage, type ResolveImageOptions, type ServicesOptions, type StorePuller } from './services.js';
 export { statsUsage, type StatsUsage, type StatsUsageOptions } from './stats.js';
+export { containerTop } from './top.js';
