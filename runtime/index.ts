@@ -27,3 +27,4 @@ export { attachToContainer, type AttachEngine, type AttachOptions, type Terminal
 export { Services, resolveImage, type ResolveImageOptions, type ServicesOptions, type StorePuller } from './services.js';
 export { statsUsage, type StatsUsage, type StatsUsageOptions } from './stats.js';
 export { containerTop } from './top.js';
+export { containerLogs } from './container-logs.js';
