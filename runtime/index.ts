@@ -19,7 +19,7 @@ export {
 } from './resources.js';
 export { hostResolvConf } from './etc.js';
 export type { ContainerStats } from './limits.js';
-export { containerLowerDirs, inspectContainer, type NetworkView } from './inspect.js';
+export { containerLowerDirs, inspectContainer, inspectVolume, type NetworkView } from './inspect.js';
 export { humanDuration, since } from './durations.js';
 export { containerSummary, psFilters, selectContainers, statusText, type ContainerQuery, type ContainerSummary } from './ps.js';
 export { parseLogOpts, parseMount, parseTmpfs, parseUlimit, parseVolume } from './host-config.js';

@@ -1,6 +1,7 @@
 /**
  * docker's container inspect document (`docker inspect`, and the API's
- * GET /containers/{id}/json), built from the engine's record and live view.
+ * GET /containers/{id}/json), built from the engine's record and live view; and its
+ * volume inspect document.
  */
 import { join } from 'node:path';
 import type { StateLayout } from '../common/paths.js';
@@ -8,6 +9,7 @@ import type { ImageService } from '../image/index.js';
 import { portMap, type Attachment, type Protocol, type PublishedPort } from '../network/index.js';
 import type { ContainerEngine, ContainerView } from './engine.js';
 import { noResources, type ResourceConfig } from './resources.js';
+import type { VolumeRecord } from './volumes.js';
 
 /** docker's container inspect document. */
 export function inspectContainer(engine: ContainerEngine, view: ContainerView, lowerDirs: readonly string[], net: NetworkView = { attachments: [], ports: [] }): Record<string, unknown> {
@@ -130,4 +132,9 @@ function hostConfigResources(r: ResourceConfig): Record<string, unknown> {
     DeviceCgroupRules: list(r.DeviceCgroupRules),
     OomKillDisable: r.OomKillDisable,
   };
+}
+
+/** docker's volume inspect document (local driver). */
+export function inspectVolume(v: VolumeRecord): Record<string, unknown> {
+  return { CreatedAt: v.created, Driver: 'local', Labels: v.labels, Mountpoint: v.mountpoint, Name: v.name, Options: null, Scope: 'local' };
 }
