@@ -3,8 +3,10 @@
  * work out): CPU % since the last sample of the same container, or since it started, and
  * memory against its limit or the host's memory.
  */
-import type { ContainerView } from './engine.js';
-import type { ContainerStats } from './limits.js';
+import type { ContainerEngine, ContainerView } from './engine.js';
+
+/** A sample, as the engine's stats() reads it (named through the engine, whose public methods stay where its parts move). */
+type ContainerStats = Awaited<ReturnType<ContainerEngine['stats']>>;
 
 /** What {@link statsUsage} compares a sample with. */
 export interface StatsUsageOptions {
