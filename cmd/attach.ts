@@ -1,15 +1,11 @@
 /**
- * Attaching the terminal to a container through its monitor's attach socket: output frames
- * (docker's stdcopy framing without a tty: 1 byte stream, 3 zero bytes, 4 bytes big-endian
- * length; raw bytes with one) to stdout and stderr, stdin to the container, terminal size
- * through the ctl socket, and SIGINT/SIGTERM forwarded to the container as docker's
- * --sig-proxy does. Resolves with the container's exit status once it has exited.
+ * Attaching this terminal to a container (run, start -a, attach): runtime's
+ * attachToContainer with berth's own stdin, stdout and stderr, stdin in raw mode with a
+ * tty, the terminal's size from SIGWINCH, and SIGINT/SIGTERM forwarded to the container
+ * as docker's --sig-proxy does (without a tty: with one, Ctrl-C reaches it through the
+ * tty). Resolves with the container's exit status once it has exited.
  */
-import { connect, type Socket } from 'node:net';
-import { once } from 'node:events';
-import { FailedPreconditionError } from '../common/errors.js';
-import { trace } from '../common/trace.js';
-import type { ContainerEngine, ContainerView } from '../runtime/index.js';
+import { attachToContainer, type ContainerEngine, type ContainerView, type TerminalSize } from '../runtime/index.js';
 
 export interface AttachOptions {
   readonly stdin: boolean;
@@ -19,108 +15,44 @@ export interface AttachOptions {
   readonly proxySignals: boolean;
 }
 
-/** Splits stdcopy frames. */
-class FrameSplitter {
-  #pending: Buffer = Buffer.alloc(0);
+/** This process's terminal, when stdout is one. */
+const terminal: TerminalSize = {
+  size: () => (process.stdout.isTTY ? { rows: process.stdout.rows, columns: process.stdout.columns } : undefined),
+  onResize(listener) {
+    // `stty rows R cols C` is two changes, each a SIGWINCH, and two close together can
+    // reach Node as one, read between them: look again a moment later.
+    const onWinch = (): void => {
+      listener();
+      setTimeout(listener, 50).unref();
+    };
+    process.on('SIGWINCH', onWinch);
+    return () => process.off('SIGWINCH', onWinch);
+  },
+};
 
-  constructor(readonly onFrame: (stream: number, data: Buffer) => void) {}
-
-  push(chunk: Buffer): void {
-    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    while (this.#pending.length >= 8) {
-      const len = this.#pending.readUInt32BE(4);
-      if (this.#pending.length < 8 + len) break;
-      this.onFrame(this.#pending[0] ?? 1, this.#pending.subarray(8, 8 + len));
-      this.#pending = this.#pending.subarray(8 + len);
-    }
-  }
-}
-
-async function open(path: string): Promise<Socket> {
-  const socket = connect({ path, allowHalfOpen: true });
-  await once(socket, 'connect');
-  return socket;
+/** SIGINT and SIGTERM to `forward` until the returned function is called. */
+function proxySignals(forward: (signal: NodeJS.Signals) => void): () => void {
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  return () => {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+  };
 }
 
 /** Attaches, optionally starts, and waits for the container to exit; resolves with its status. */
-export async function attachToContainer(engine: ContainerEngine, view: ContainerView, options: AttachOptions): Promise<number> {
-  const id = view.record.id;
-  if (view.status !== 'created' && view.status !== 'running') {
-    throw new FailedPreconditionError(`You cannot attach to a stopped container, start it first`);
-  }
-  const socket = await open(engine.attachSocket(view));
-  // The monitor closes the socket once the container has exited and its output is drained:
-  // with allowHalfOpen that is an 'end', not a 'close'.
-  const done = new Promise<void>((resolve) => {
-    socket.once('end', () => resolve());
-    socket.once('close', () => resolve());
-    // A reset when the monitor goes is the end too; 'on', so a second error is no crash.
-    socket.on('error', () => resolve());
-  });
-  if (options.tty) {
-    socket.on('data', (chunk: Buffer) => process.stdout.write(chunk));
-  } else {
-    const splitter = new FrameSplitter((stream, data) => (stream === 2 ? process.stderr : process.stdout).write(data));
-    socket.on('data', (chunk: Buffer) => splitter.push(chunk));
-  }
-
-  const cleanups: (() => void)[] = [];
-  if (options.tty) {
-    const ctl = await open(engine.attachSocket(view, 'ctl')).catch(() => undefined);
-    if (ctl !== undefined) {
-      const resize = (): void => {
-        if (!ctl.destroyed && process.stdout.isTTY) ctl.write(`resize ${process.stdout.rows} ${process.stdout.columns}\n`);
-      };
-      resize();
-      // `stty rows R cols C` is two changes, each a SIGWINCH, and two close together can
-      // reach Node as one, read between them: look again a moment later.
-      const onWinch = (): void => {
-        resize();
-        setTimeout(resize, 50).unref();
-      };
-      process.on('SIGWINCH', onWinch);
-      cleanups.push(() => {
-        process.off('SIGWINCH', onWinch);
-        ctl.destroy();
-      });
-    }
-  }
-  if (options.stdin) {
-    const stdin = process.stdin;
-    if (options.tty && stdin.isTTY) {
-      stdin.setRawMode(true);
-      cleanups.push(() => stdin.setRawMode(false));
-    }
-    stdin.on('data', (chunk: Buffer) => socket.write(chunk));
-    // The end of our stdin ends the container's (docker's StdinOnce for an attached run).
-    stdin.once('end', () => socket.end());
-    cleanups.push(() => {
-      stdin.removeAllListeners('data');
-      stdin.pause();
-      stdin.unref?.();
-    });
-  }
-  if (options.proxySignals && !options.tty) {
-    const forward = (sig: NodeJS.Signals): void => {
-      engine.kill(id, sig).catch(() => undefined);
-    };
-    process.on('SIGINT', forward);
-    process.on('SIGTERM', forward);
-    cleanups.push(() => {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
-    });
-  }
+export async function attachTerminal(engine: ContainerEngine, view: ContainerView, options: AttachOptions): Promise<number> {
+  const stdin = process.stdin;
+  const raw = options.stdin && options.tty && stdin.isTTY;
   try {
-    trace('attached');
-    if (options.start) await engine.start(id);
-    trace('started');
-    await done;
-    trace('attach socket done');
-    const final = await engine.wait(id);
-    return final.exitCode;
+    if (raw) stdin.setRawMode(true);
+    return await attachToContainer(engine, view, {
+      tty: options.tty, start: options.start, stdin: options.stdin ? stdin : undefined, stdout: process.stdout, stderr: process.stderr,
+      terminal, signals: options.proxySignals && !options.tty ? proxySignals : undefined,
+    });
   } finally {
-    for (const c of cleanups.reverse()) c();
-    socket.destroy();
+    if (raw) stdin.setRawMode(false);
+    // Node would otherwise wait for stdin to end before it exits.
+    if (options.stdin) stdin.unref?.();
   }
 }

@@ -11,6 +11,7 @@ export {
   familiarName, familiarString, parseReference, referenceString, repositoryName, type ImageReference,
 } from './reference.js';
 export type { CredentialStore, RegistryClient } from './registry/index.js';
+export { normaliseServer } from './server-address.js';
 export type { UnpackLimits } from './unpack/index.js';
 export { Snapshotter, lowerDirs, type SnapshotLayer } from './snapshots.js';
 export type { CommitOptions, CommittedLayer } from './snapshot-commit.js';

@@ -8,3 +8,4 @@ export { parseIpv4 } from './ipam.js';
 export { checkConflicts, parseExpose, parsePublish, publishAll, type PortBinding, type Protocol } from './ports.js';
 export { formatPortLines, formatPortsColumn, portMap } from './port-format.js';
 export { dnsAddresses, ensureDnsDaemon, hostNameservers, runDnsDaemon } from './dns-daemon.js';
+export { inspectNetwork, listNetworks, networkFilters, type NetworkInspectOptions, type NetworkListing } from './inspect.js';

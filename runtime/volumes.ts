@@ -94,4 +94,19 @@ export class VolumeStore {
     this.#db.run('DELETE FROM volumes WHERE name = ?', name);
     await rm(this.#layout.volumeDir(name), { recursive: true, force: true });
   }
+
+  /**
+   * docker volume prune: removes the volumes no container uses (`users`: the containers
+   * of each volume, ContainerEngine.volumeUsers), anonymous ones only unless `all`.
+   * Resolves with the names removed.
+   */
+  async prune(users: ReadonlyMap<string, readonly string[]>, options: { readonly all?: boolean | undefined } = {}): Promise<string[]> {
+    const removed: string[] = [];
+    for (const v of this.list()) {
+      if ((users.get(v.name) ?? []).length > 0 || (!v.anonymous && options.all !== true)) continue;
+      await this.remove(v.name, []);
+      removed.push(v.name);
+    }
+    return removed;
+  }
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Enforces STYLE.md §1: imports only go down the layering table, nothing imports cmd or
 // api, cross-module imports go through the module's index.ts (common/ excepted: it is a
-// toolkit of independent small files), and no import cycles between files.
+// toolkit of independent small files), no import cycles between files, and cmd stays
+// thin (it parses argv, calls and prints: no sockets, processes, database, layers,
+// registry or ids of its own, and no synchronous file writes).
 // Exit 0 when clean, 1 with one line per problem otherwise.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -20,6 +22,51 @@ const allowed = {
   oci: [],
 };
 const deepImportsAllowed = new Set(['common']);
+
+// What cmd/ must not import: what the API server needs too lives below it (DESIGN.md:
+// docker's semantics live in runtime), and so do the system's sockets and processes.
+const thinFrontEnds = new Set(['cmd']);
+const frontEndForbidden = new Map([
+  ['net', 'sockets (the attach protocol, DNS) are runtime\'s and network\'s'],
+  ['dgram', 'sockets (the attach protocol, DNS) are runtime\'s and network\'s'],
+  ['child_process', 'running host programs is runtime\'s (behind common/sys)'],
+  ['worker_threads', 'worker threads are image\'s (layer unpacking)'],
+  ['crypto', 'ids and digests are made in runtime, image, network and common'],
+  ['better-sqlite3', 'the metadata database is common/metadata.ts\'s'],
+  ['tar-stream', 'layers and archives are image\'s and runtime\'s'],
+  ['undici', 'the registry client is image\'s'],
+]);
+// Synchronous fs calls cmd may make: reading its own inputs (--env-file) and checks.
+const syncReadsAllowed = new Set(['existsSync', 'readFileSync', 'statSync', 'lstatSync', 'readdirSync', 'readlinkSync', 'realpathSync', 'accessSync']);
+const fsImportPattern = /(?:^|\n)\s*import\s+(type\s+)?([^'"]*?)\s+from\s+['"](?:node:)?fs['"]/g;
+
+/** Problems of a front end's file with the thin rule: forbidden packages and sync writes. */
+function thinProblems(where, text) {
+  const out = [];
+  for (const m of text.matchAll(importPattern)) {
+    const spec = m[1] ?? m[2];
+    if (spec.startsWith('.')) continue;
+    const name = spec.replace(/^node:/, '').split('/')[0];
+    const why = frontEndForbidden.get(name);
+    if (why !== undefined) out.push(`${where}: cmd/ must not import "${spec}": ${why}; see STYLE.md §1 (front ends stay thin)`);
+  }
+  for (const m of text.matchAll(fsImportPattern)) {
+    if (m[1] !== undefined) continue;
+    const clause = m[2].trim();
+    const named = /^\{([^}]*)\}$/.exec(clause);
+    if (named === null) {
+      out.push(`${where}: cmd/ must import node:fs's functions by name ("${clause}"), so that its writes can be checked`);
+      continue;
+    }
+    for (const part of named[1].split(',')) {
+      const fn = part.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0];
+      if (fn.endsWith('Sync') && !syncReadsAllowed.has(fn)) {
+        out.push(`${where}: cmd/ must not write files synchronously ("${fn}"): writes are runtime's, image's and common's; see STYLE.md §1 and §2`);
+      }
+    }
+  }
+  return out;
+}
 const modules = Object.keys(allowed);
 
 function* sourceFiles(dir) {
@@ -49,6 +96,7 @@ for (const mod of modules) {
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
     const edges = [];
+    if (thinFrontEnds.has(mod)) problems.push(...thinProblems(relative(root, file), text));
     for (const m of text.matchAll(importPattern)) {
       const spec = m[1] ?? m[2];
       if (!spec.startsWith('.')) continue;

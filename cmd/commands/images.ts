@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../common/errors.js';
 import { familiarName, parseReference, type ImageRecord } from '../../image/index.js';
 import type { CommandContext } from '../context.js';
-import { humanSize, shortId, since, table } from '../format.js';
+import { since } from '../../runtime/index.js';
+import { humanSize, shortId, table } from '../format.js';
 import { withContext } from '../run.js';
 
 interface ImagesFlags {

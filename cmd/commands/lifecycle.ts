@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { UsageError } from '../../common/errors.js';
 import { parseSignal, type ContainerEngine } from '../../runtime/index.js';
-import { attachToContainer } from '../attach.js';
+import { attachTerminal } from '../attach.js';
 import { setExitStatus, withContext } from '../run.js';
 
 /** Runs `fn` for each name; prints what docker prints; throws the first error at the end. */
@@ -46,7 +46,7 @@ export function registerLifecycle(program: Command): void {
         // it starts: a short one would otherwise be gone before the attach.
         const view = await engine.prepareStart(names[0] ?? '');
         const current = view;
-        const status = await attachToContainer(engine, current, {
+        const status = await attachTerminal(engine, current, {
           stdin: flags.interactive === true, tty: view.record.config.tty, start: current.status === 'created', proxySignals: true,
         });
         setExitStatus(status);
@@ -132,7 +132,7 @@ export function registerLifecycle(program: Command): void {
     .action(withContext(async (ctx, name: string, flags: { stdin: boolean; sigProxy: boolean }) => {
       const engine: ContainerEngine = ctx.engine();
       const view = engine.find(name);
-      const status = await attachToContainer(engine, view, {
+      const status = await attachTerminal(engine, view, {
         stdin: flags.stdin && view.record.config.openStdin, tty: view.record.config.tty, start: false, proxySignals: flags.sigProxy,
       });
       setExitStatus(status);

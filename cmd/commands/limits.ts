@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { availableParallelism, totalmem } from 'node:os';
 import { InvalidArgumentError } from '../../common/errors.js';
-import type { ContainerEngine, ContainerStats, ContainerView } from '../../runtime/index.js';
+import { statsUsage, type ContainerEngine, type ContainerStats, type ContainerView } from '../../runtime/index.js';
 import type { CommandContext } from '../context.js';
 import { binarySize, humanSize, table } from '../format.js';
 import { resourceChanges, updatableResourceOptions, type ResourceFlags } from '../resource-flags.js';
@@ -74,28 +74,16 @@ export interface StatsRow {
   readonly PIDs: string;
 }
 
-/**
- * docker's row for `now`, with CPU % from the usage since `before` (a sample of the same
- * container), or without one since the container started, as podman's `--no-stream` gives
- * it: a first answer without waiting a second for a second sample.
- */
+/** docker's row for `now` (runtime's statsUsage: CPU % since `before`, or since the container started, and memory). */
 export function statsRow(view: ContainerView, now: ContainerStats, before: ContainerStats | undefined, hostMemory: number, cpus: number, trunc: boolean): StatsRow {
-  let cpuPercent = 0;
-  if (before !== undefined && now.read > before.read) {
-    cpuPercent = ((now.cpuNanos - before.cpuNanos) / ((now.read - before.read) * 1e6)) * 100;
-  } else {
-    const started = Date.parse(view.record.startedAt);
-    if (started > 0 && now.read > started) cpuPercent = (now.cpuNanos / ((now.read - started) * 1e6)) * 100;
-  }
-  cpuPercent = Math.max(0, Math.min(cpuPercent, cpus * 100));
-  const limit = now.memoryLimit ?? hostMemory;
+  const { cpuPercent, memoryLimit: limit, memoryPercent } = statsUsage(view, now, { before, hostMemory, cpus });
   const id = trunc ? view.record.id.slice(0, 12) : view.record.id;
   return {
     BlockIO: `${humanSize(now.blockRead)} / ${humanSize(now.blockWrite)}`,
     CPUPerc: `${cpuPercent.toFixed(2)}%`,
     Container: id,
     ID: id,
-    MemPerc: `${(limit > 0 ? (now.memoryUsage / limit) * 100 : 0).toFixed(2)}%`,
+    MemPerc: `${memoryPercent.toFixed(2)}%`,
     MemUsage: `${binarySize(now.memoryUsage)} / ${binarySize(limit)}`,
     Name: view.record.name,
     NetIO: `${humanSize(now.netRx)} / ${humanSize(now.netTx)}`,

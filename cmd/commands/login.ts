@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { text } from 'node:stream/consumers';
 import { InvalidArgumentError } from '../../common/errors.js';
+import { normaliseServer } from '../../image/index.js';
 import { withContext } from '../run.js';
 
 interface LoginFlags {
@@ -36,12 +37,6 @@ export function registerLogin(program: Command): void {
       const removed = await (await ctx.credentials()).remove(domain);
       process.stdout.write(removed ? `Removing login credentials for ${domain}\n` : `Not logged in to ${domain}\n`);
     }));
-}
-
-/** `https://host:5000/` → `host:5000`; Docker Hub's aliases → `docker.io`. */
-function normaliseServer(server: string): string {
-  const host = server.replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, '');
-  return host === 'index.docker.io' || host === 'registry-1.docker.io' ? 'docker.io' : host;
 }
 
 async function credentialsFrom(flags: LoginFlags): Promise<{ username: string; password: string }> {

@@ -1,7 +1,7 @@
 /** `berth logs [-f] [--tail N] [--since T] [--until T] [-t] CONTAINER` (also `container logs`). */
 import type { Command } from 'commander';
 import { UsageError } from '../../common/errors.js';
-import { formatEntry, parseTimeFilter, readLogs } from '../../runtime/index.js';
+import { containerLogs, formatEntry, parseTimeFilter } from '../../runtime/index.js';
 import { withContext } from '../run.js';
 
 interface LogsFlags {
@@ -34,18 +34,11 @@ export function registerLogs(program: Command): void {
       const stop = (): void => controller.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      const id = view.record.id;
       try {
-        for await (const entry of readLogs(engine.logPath(id), {
+        for await (const entry of containerLogs(engine, view, {
           tail, since: flags.since === undefined ? undefined : parseTimeFilter(flags.since, now),
           until: flags.until === undefined ? undefined : parseTimeFilter(flags.until, now),
           follow: flags.follow === true, signal: controller.signal,
-          isRunning: async () => {
-            const record = engine.records.byId(id);
-            if (record === undefined) return false;
-            const v = engine.view(record);
-            return v.status === 'running' || v.status === 'created';
-          },
         })) {
           (entry.stream === 'stderr' ? process.stderr : process.stdout).write(formatEntry(entry, { timestamps: flags.timestamps === true }));
         }

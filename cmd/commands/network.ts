@@ -1,36 +1,14 @@
-/** `berth network create|ls|rm|inspect|connect|disconnect|prune`, and `berth port`: docker's. */
+/**
+ * `berth network create|ls|rm|inspect|connect|disconnect|prune`, and `berth port`: docker's.
+ * The inspect document and what ls lists are network/inspect.ts's.
+ */
 import type { Command } from 'commander';
-import { createHash } from 'node:crypto';
 import { FailedPreconditionError, NotFoundError } from '../../common/errors.js';
-import { formatPortLines, type NetworkManager, type NetworkRecord } from '../../network/index.js';
-import type { ContainerEngine } from '../../runtime/index.js';
+import { formatPortLines, inspectNetwork, listNetworks, networkFilters } from '../../network/index.js';
 import { table } from '../format.js';
 import { applyTemplate } from './ps.js';
 import { withContext } from '../run.js';
-import { collect, keyValues, parseFilters } from '../options.js';
-
-
-
-/** docker lists host and none besides the bridges; they have no records, so fixed ids. */
-const pseudoNetworks = ['host', 'none'].map((name) => ({ name, driver: name === 'none' ? 'null' : 'host', id: createHash('sha256').update(`berth-network-${name}`).digest('hex') }));
-
-/** docker's network inspect document. */
-function inspectDoc(n: NetworkRecord, manager: NetworkManager, engine: ContainerEngine): Record<string, unknown> {
-  const containers: Record<string, unknown> = {};
-  for (const e of manager.records.endpoints(n.id)) {
-    const record = engine.records.byId(e.containerId);
-    containers[e.containerId] = {
-      Name: record?.name ?? '', EndpointID: createHash('sha256').update(`${n.id}/${e.containerId}`).digest('hex'), MacAddress: e.mac,
-      IPv4Address: `${e.ip}/${n.subnet.split('/')[1] ?? ''}`, IPv6Address: '',
-    };
-  }
-  return {
-    Name: n.name, Id: n.id, Created: n.created, Scope: 'local', Driver: n.driver, EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
-    Internal: n.internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: containers,
-    Options: { 'com.docker.network.bridge.name': n.bridge, ...(n.mtu > 0 ? { 'com.docker.network.driver.mtu': String(n.mtu) } : {}) }, Labels: n.labels,
-  };
-}
+import { collect, keyValues } from '../options.js';
 
 export function registerNetwork(program: Command): void {
   const network = program.command('network').description('Manage networks');
@@ -57,19 +35,9 @@ export function registerNetwork(program: Command): void {
     .option('-f, --filter <key=value>', 'filter: name, id, driver, label, type (custom or builtin)', collect, [])
     .action(withContext(async (ctx, flags: { quiet?: boolean; trunc: boolean; format?: string; filter: string[] }) => {
       const manager = await ctx.network();
-      const filters = parseFilters(flags.filter, ['name', 'id', 'driver', 'label', 'type']);
+      const filters = networkFilters(flags.filter);
       const id = (full: string): string => (flags.trunc ? full.slice(0, 12) : full);
-      const all = [
-        ...manager.list().map((n) => ({ id: n.id, name: n.name, driver: n.driver, internal: n.internal, labels: n.labels, builtin: n.name === 'bridge' })),
-        ...pseudoNetworks.map((n) => ({ ...n, internal: false, labels: {} as Record<string, string>, builtin: true })),
-      ];
-      // docker's rules: name matches a part of the name, id a prefix, the rest exactly; values of one key are alternatives.
-      const pass = (key: string, test: (value: string) => boolean): boolean => (filters.get(key) ?? []).length === 0 || (filters.get(key) ?? []).some(test);
-      const rows = all.filter((n) => pass('name', (v) => n.name.includes(v)) && pass('id', (v) => n.id.startsWith(v)) && pass('driver', (v) => n.driver === v)
-        && pass('type', (v) => (v === 'builtin') === n.builtin) && pass('label', (v) => {
-          const eq = v.indexOf('=');
-          return eq < 0 ? v in n.labels : n.labels[v.slice(0, eq)] === v.slice(eq + 1);
-        }))
+      const rows = listNetworks(manager.list(), filters)
         .map((n) => ({ ID: id(n.id), Name: n.name, Driver: n.driver, Scope: 'local', Internal: String(n.internal), Labels: Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') }));
       if (flags.quiet === true) {
         process.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
@@ -86,7 +54,10 @@ export function registerNetwork(program: Command): void {
     .action(withContext(async (ctx, names: string[], flags: { format?: string }) => {
       const manager = await ctx.network();
       const engine = ctx.engine();
-      const docs = names.map((name) => inspectDoc(manager.find(name), manager, engine));
+      const docs = names.map((name) => {
+        const n = manager.find(name);
+        return inspectNetwork(n, { endpoints: manager.records.endpoints(n.id), containerName: (id) => engine.records.byId(id)?.name });
+      });
       if (flags.format === undefined || flags.format === 'json') process.stdout.write(`${JSON.stringify(docs, null, 4)}\n`);
       else process.stdout.write(docs.map((d) => `${applyTemplate(flags.format ?? '', d)}\n`).join(''));
     }));

@@ -4,8 +4,7 @@
  * drive a runtime binary. Its `--root` is the runtime's state directory, as runc's is.
  */
 import type { Command } from 'commander';
-import { appendFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { OciRuntime, defaultOciRoot, ociFeatures } from '../../runtime/index.js';
 import type { RuntimeSpec } from '../../oci/index.js';
 import { setExitStatus } from '../run.js';
@@ -32,7 +31,7 @@ function action<A extends unknown[]>(oci: Command, fn: (runtime: OciRuntime, ...
           ? `${JSON.stringify({ level: 'error', msg, time: new Date().toISOString() })}\n`
           : `time="${new Date().toISOString()}" level=error msg="${msg.replace(/"/g, '\\"')}"\n`;
         try {
-          appendFileSync(globals.log, line);
+          await appendFile(globals.log, line);
         } catch {
           // the log is best effort; the error still reaches stderr
         }

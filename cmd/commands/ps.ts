@@ -1,16 +1,15 @@
 /**
- * `berth ps` (also `container ls`): docker's columns, status words, filters (status, name,
- * label, ancestor, id), -a -q -l -n -s --no-trunc, and --format table|json|'{{.Field}}'.
+ * `berth ps` (also `container ls`): docker's columns, -a -q -l -n -s --no-trunc, and
+ * --format table|json|'{{.Field}}'. Which containers, the filters and the status words are
+ * runtime/ps.ts's.
  */
-import { formatPortsColumn, type Protocol } from '../../network/index.js';
+import { formatPortsColumn } from '../../network/index.js';
 import type { Command } from 'commander';
-import { join } from 'node:path';
 import { UsageError } from '../../common/errors.js';
-import { treeSize } from '../../common/fs.js';
-import type { ContainerEngine, ContainerView } from '../../runtime/index.js';
-import { humanDuration, humanSize, since, table } from '../format.js';
+import { containerSummary, psFilters, selectContainers, since, type ContainerEngine } from '../../runtime/index.js';
+import { humanSize, table } from '../format.js';
 import { withContext } from '../run.js';
-import { collect, parseFilters } from '../options.js';
+import { collect } from '../options.js';
 
 interface PsFlags {
   readonly all?: boolean;
@@ -64,86 +63,33 @@ export function registerPs(program: Command, name = 'ps'): void {
     }));
 }
 
-/** docker's status words: "Up 2 minutes", "Exited (0) 3 seconds ago", "Created". */
-export function statusText(view: ContainerView, now = Date.now()): string {
-  switch (view.status) {
-    case 'running':
-      return `Up ${humanDuration(now - Date.parse(view.record.startedAt))}`;
-    case 'paused':
-      return `Up ${humanDuration(now - Date.parse(view.record.startedAt))} (Paused)`;
-    case 'exited':
-      return `Exited (${view.exitCode}) ${view.finishedAt === '' ? 'N/A' : since(view.finishedAt, now)}`;
-    case 'created':
-      return 'Created';
-    case 'removing':
-      return 'Removal In Progress';
-    default:
-      return view.status;
-  }
-}
-
-function commandText(view: ContainerView, trunc: boolean): string {
-  const { path, args } = view.record.config;
-  const full = [path, ...args].join(' ');
-  const shown = trunc && full.length > 20 ? `${full.slice(0, 19)}…` : full;
+function commandText(command: string, trunc: boolean): string {
+  const shown = trunc && command.length > 20 ? `${command.slice(0, 19)}…` : command;
   return `"${shown}"`;
-}
-
-function psFilters(filters: readonly string[]): Map<string, string[]> {
-  const out = parseFilters(filters, ['status', 'name', 'label', 'ancestor', 'id']);
-  const statuses = out.get('status') ?? [];
-  for (const s of statuses) {
-    if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) {
-      throw new UsageError(`Invalid filter 'status=${s}'`, { hint: 'Use created, restarting, running, removing, paused, exited or dead' });
-    }
-  }
-  return out;
-}
-
-function matches(view: ContainerView, filters: Map<string, string[]>, imageIdOf: (ref: string) => string | undefined): boolean {
-  const any = (key: string, test: (v: string) => boolean): boolean => {
-    const values = filters.get(key);
-    return values === undefined || values.some(test);
-  };
-  const { record } = view;
-  return any('status', (s) => s === view.status)
-    && any('name', (n) => new RegExp(n).test(record.name))
-    && any('id', (p) => record.id.startsWith(p))
-    && any('label', (l) => {
-      const eq = l.indexOf('=');
-      return eq < 0 ? l in record.config.labels : record.config.labels[l.slice(0, eq)] === l.slice(eq + 1);
-    })
-    && any('ancestor', (a) => record.imageName === a || record.imageId === imageIdOf(a) || record.imageId.replace('sha256:', '').startsWith(a.replace('sha256:', '')));
 }
 
 /** The listing as text. */
 export async function listContainers(engine: ContainerEngine, flags: PsFlags, imageIdOf: (ref: string) => string | undefined): Promise<string> {
   const filters = psFilters(flags.filter);
-  let views = engine.list();
   let limit: number | undefined;
   if (flags.last !== undefined) {
     limit = Number(flags.last);
     if (!Number.isInteger(limit)) throw new UsageError(`Invalid --last "${flags.last}"`);
   }
   if (flags.latest === true) limit = 1;
-  const all = flags.all === true || (limit !== undefined && limit >= 0) || filters.has('status');
-  views = views.filter((v) => (all || v.status === 'running' || v.status === 'paused') && matches(v, filters, imageIdOf));
-  if (limit !== undefined && limit >= 0) views = views.slice(0, limit);
+  const views = selectContainers(engine, { all: flags.all, limit, filters }, imageIdOf);
   const trunc = flags.trunc;
   if (flags.quiet === true) return views.map((v) => `${trunc ? v.record.id.slice(0, 12) : v.record.id}\n`).join('');
   const now = Date.now();
   const rows: PsRow[] = [];
   for (const v of views) {
     const r = v.record;
-    const size = flags.size === true ? `${humanSize(await treeSize(join(engine.dir(r.id), 'upper')))}` : '';
-    const net = await engine.networkSettings(r);
-    const published = net.ports.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol as Protocol }));
-    const networks = net.attachments.length > 0 ? net.attachments.map((a) => a.network.name).join(',') : r.config.networkMode;
+    const c = await containerSummary(engine, v, { size: flags.size, now });
     rows.push({
-      Command: commandText(v, trunc), CreatedAt: r.created, ID: trunc ? r.id.slice(0, 12) : r.id, Image: r.imageName,
+      Command: commandText(c.command, trunc), CreatedAt: r.created, ID: trunc ? r.id.slice(0, 12) : r.id, Image: r.imageName,
       Labels: Object.entries(r.config.labels).map(([k, val]) => `${k}=${val}`).join(','), LocalVolumes: '0', Mounts: '',
-      Names: r.name, Networks: networks, Ports: formatPortsColumn(published, v.running ? r.config.net?.exposedPorts ?? [] : []), RunningFor: since(r.created, now), Size: size,
-      State: v.status, Status: statusText(v, now),
+      Names: r.name, Networks: c.networks.join(','), Ports: formatPortsColumn(c.ports, c.exposed), RunningFor: since(r.created, now),
+      Size: c.sizeRw === undefined ? '' : `${humanSize(c.sizeRw)}`, State: v.status, Status: c.status,
     });
   }
   const format = flags.format ?? 'table';

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../common/errors.js';
 import {
-  familiarString, loadPulling, parsePlatform, parseReference, repositoryName, type ImageReference,
+  familiarString, parsePlatform, parseReference, repositoryName, type ImageReference,
 } from '../../image/index.js';
 import type { CommandContext } from '../context.js';
 import { withContext } from '../run.js';
@@ -27,20 +27,15 @@ export function registerPull(program: Command): void {
 
 /** The puller and the progress display, loaded on first use (see loadPulling). */
 async function pullerFor(ctx: CommandContext) {
-  const [{ ImagePuller }, { createPullReporter }] = await Promise.all([loadPulling(), import('../progress.js')]);
-  const registry = await ctx.registry();
-  const config = await ctx.config();
-  const puller = new ImagePuller({
-    registry, store: ctx.store(), records: ctx.records(), validator: await ctx.validator(),
-    concurrency: config.maxConcurrentDownloads, privileged: process.getuid?.() === 0, unpacker: await ctx.unpacker(),
-  });
-  return { puller, registry, config, createPullReporter };
+  const [{ createPullReporter }, registry] = await Promise.all([import('../progress.js'), ctx.registry()]);
+  const puller = await ctx.puller(registry);
+  return { puller, registry, createPullReporter };
 }
 
 async function pull(ctx: CommandContext, name: string, flags: PullFlags): Promise<void> {
   const ref = parseReference(name);
   const signal = interruptSignal();
-  const { puller, registry, config, createPullReporter } = await pullerFor(ctx);
+  const { puller, registry, createPullReporter } = await pullerFor(ctx);
   const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
   let refs: ImageReference[] = [ref];
   if (flags.allTags === true) {
@@ -58,7 +53,7 @@ async function pull(ctx: CommandContext, name: string, flags: PullFlags): Promis
     const reporter = createPullReporter(process.stdout, flags.quiet === true);
     reporter.line(`${r.digest ?? r.tag ?? 'latest'}: Pulling from ${familiarString({ domain: r.domain, path: r.path })}`);
     try {
-      const result = await puller.pull(r, { platform, signal, progress: reporter, limits: config.limits });
+      const result = await puller.pull(r, { platform, signal, progress: reporter });
       reporter.stop();
       const shown = familiarString(r);
       reporter.line(`Digest: ${result.digest}`);
@@ -71,16 +66,17 @@ async function pull(ctx: CommandContext, name: string, flags: PullFlags): Promis
 }
 
 /**
- * Pulls one image for `run`/`create` when it is missing (or with --pull always), showing
- * progress on `out` as docker run does on stderr; resolves with the image's id.
+ * Pulls one image for `run`/`create` when it is missing (or with --pull always; the policy
+ * is runtime's), showing progress on `out` as docker run does on stderr; resolves with the
+ * image's id.
  */
 export async function pullForRun(ctx: CommandContext, name: string, out: NodeJS.WriteStream, signal?: AbortSignal): Promise<string> {
   const ref = parseReference(name);
-  const { puller, config, createPullReporter } = await pullerFor(ctx);
+  const { puller, createPullReporter } = await pullerFor(ctx);
   const reporter = createPullReporter(out, false);
   reporter.line(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${familiarString({ domain: ref.domain, path: ref.path })}`);
   try {
-    const result = await puller.pull(ref, { signal, progress: reporter, limits: config.limits });
+    const result = await puller.pull(ref, { signal, progress: reporter });
     reporter.stop();
     reporter.line(`Digest: ${result.digest}`);
     reporter.line(result.changed ? `Status: Downloaded newer image for ${familiarString(ref)}` : `Status: Image is up to date for ${familiarString(ref)}`);

@@ -5,10 +5,11 @@
  */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import { InterruptedError, InvalidArgumentError, UsageError } from '../../common/errors.js';
-import type { CreateOptions, MountRequest, PullPolicy, Ulimit } from '../../runtime/index.js';
-import { attachToContainer } from '../attach.js';
+import {
+  parseLogOpts, parseMount, parseTmpfs, parseUlimit, parseVolume, type CreateOptions, type MountRequest, type PullPolicy,
+} from '../../runtime/index.js';
+import { attachTerminal } from '../attach.js';
 import type { CommandContext } from '../context.js';
 import { setExitStatus, withContext } from '../run.js';
 import { trace } from '../../common/trace.js';
@@ -166,7 +167,7 @@ async function run(ctx: CommandContext, image: string, command: readonly string[
     process.stdout.write(`${id}\n`);
     return;
   }
-  const status = await attachToContainer(engine, created, {
+  const status = await attachTerminal(engine, created, {
     stdin: flags.interactive === true, tty: flags.tty === true, start: true, proxySignals: true,
   });
   trace('exited');
@@ -230,107 +231,6 @@ export function readEnvFile(path: string): string[] {
       if (v !== undefined) out.push(`${key}=${v}`);
     } else {
       out.push(line);
-    }
-  }
-  return out;
-}
-
-function absoluteDestination(dst: string, what: string): string {
-  if (!dst.startsWith('/')) throw new InvalidArgumentError(`Invalid ${what}: the container path "${dst}" is not absolute`);
-  return dst;
-}
-
-/** -v SRC:DST[:OPTS] (bind mounts; a SRC without "/" is a named volume). */
-export function parseVolume(spec: string): MountRequest {
-  const parts = spec.split(':');
-  if (parts.length < 2 || parts.length > 3 || parts[0] === '' || parts[1] === '') {
-    throw new InvalidArgumentError(`Invalid volume specification "${spec}"`, { hint: 'Use -v /host/path:/container/path[:ro]' });
-  }
-  const [src = '', dst = '', opts = ''] = parts;
-  const options = opts === '' ? [] : opts.split(',');
-  for (const o of options) {
-    if (!['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'].includes(o)) {
-      throw new InvalidArgumentError(`Invalid volume option "${o}" in "${spec}"`);
-    }
-  }
-  const readOnly = options.includes('ro');
-  absoluteDestination(dst, `volume "${spec}"`);
-  if (!src.includes('/') && !src.startsWith('.')) return { type: 'volume', name: src, destination: dst, readOnly };
-  if (!isAbsolute(src)) throw new InvalidArgumentError(`Invalid volume "${spec}": the host path must be absolute`);
-  return { type: 'bind', source: resolve(src), destination: dst, readOnly };
-}
-
-/** --mount type=bind|tmpfs|volume,source=..,target=..[,readonly][,tmpfs-size=..][,tmpfs-mode=..]. */
-export function parseMount(spec: string): MountRequest {
-  const fields = new Map<string, string>();
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    fields.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? 'true' : part.slice(eq + 1));
-  }
-  const type = fields.get('type') ?? 'volume';
-  const target = fields.get('target') ?? fields.get('destination') ?? fields.get('dst');
-  if (target === undefined) throw new InvalidArgumentError(`Invalid --mount "${spec}": target is required`);
-  absoluteDestination(target, `--mount "${spec}"`);
-  const ro = fields.get('readonly') ?? fields.get('ro');
-  const readOnly = ro === 'true' || ro === '1';
-  if (type === 'bind') {
-    const source = fields.get('source') ?? fields.get('src');
-    if (source === undefined || !isAbsolute(source)) throw new InvalidArgumentError(`Invalid --mount "${spec}": a bind mount needs an absolute source`);
-    return { type: 'bind', source, destination: target, readOnly, propagation: fields.get('bind-propagation') };
-  }
-  if (type === 'tmpfs') {
-    const options: string[] = [];
-    const size = fields.get('tmpfs-size');
-    if (size !== undefined) options.push(`size=${size}`);
-    const mode = fields.get('tmpfs-mode');
-    if (mode !== undefined) options.push(`mode=${mode}`);
-    return { type: 'tmpfs', destination: target, options };
-  }
-  if (type === 'volume') {
-    const source = fields.get('source') ?? fields.get('src') ?? '';
-    return { type: 'volume', name: source, destination: target, readOnly };
-  }
-  throw new InvalidArgumentError(`Invalid --mount "${spec}": unknown type "${type}"`, { hint: 'Use type=bind, type=volume or type=tmpfs' });
-}
-
-/** --tmpfs DST[:OPTIONS]. */
-export function parseTmpfs(spec: string): MountRequest {
-  const colon = spec.indexOf(':');
-  const dst = colon < 0 ? spec : spec.slice(0, colon);
-  const opts = colon < 0 ? [] : spec.slice(colon + 1).split(',').filter((o) => o !== '');
-  return { type: 'tmpfs', destination: absoluteDestination(dst, `--tmpfs "${spec}"`), options: opts };
-}
-
-/** --ulimit NAME=SOFT[:HARD]. */
-export function parseUlimit(spec: string): Ulimit {
-  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(spec);
-  if (m === null) throw new InvalidArgumentError(`Invalid --ulimit "${spec}"`, { hint: 'Use NAME=SOFT[:HARD], e.g. nofile=1024:2048' });
-  const soft = Number(m[2]);
-  const hard = m[3] === undefined ? soft : Number(m[3]);
-  if (soft > hard) throw new InvalidArgumentError(`Invalid --ulimit "${spec}": the soft limit ${soft} is above the hard limit ${hard}`);
-  return { name: m[1] ?? '', soft, hard };
-}
-
-const sizeUnits: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
-
-/** --log-opt max-size=10m, max-file=3 (docker's json-file options). */
-export function parseLogOpts(opts: readonly string[]): { maxSize?: number; maxFiles?: number } {
-  const out: { maxSize?: number; maxFiles?: number } = {};
-  for (const o of opts) {
-    const eq = o.indexOf('=');
-    const key = eq < 0 ? o : o.slice(0, eq);
-    const value = eq < 0 ? '' : o.slice(eq + 1);
-    if (key === 'max-size') {
-      const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value);
-      const unit = sizeUnits[(m?.[2] ?? '').toLowerCase()];
-      if (m === null || unit === undefined) throw new InvalidArgumentError(`Invalid --log-opt max-size "${value}"`, { hint: 'Use a size such as 10m or 512k' });
-      out.maxSize = Math.floor(Number(m[1]) * unit);
-    } else if (key === 'max-file') {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`Invalid --log-opt max-file "${value}": give a whole number ≥ 1`);
-      out.maxFiles = n;
-    } else {
-      throw new InvalidArgumentError(`Unknown --log-opt "${key}"`, { hint: 'berth\'s json-file logs take max-size and max-file' });
     }
   }
   return out;

@@ -25,13 +25,7 @@ export function registerSystem(program: Command): void {
       const networks = await (await ctx.network()).prune();
       if (networks.length > 0) process.stdout.write(`Deleted Networks:\n${networks.map((n) => `${n.name}\n`).join('')}\n`);
       if (flags.volumes === true) {
-        const users = engine.volumeUsers();
-        const removed: string[] = [];
-        for (const v of engine.volumes.list()) {
-          if (!v.anonymous || (users.get(v.name) ?? []).length > 0) continue;
-          await engine.volumes.remove(v.name, []);
-          removed.push(v.name);
-        }
+        const removed = await engine.volumes.prune(engine.volumeUsers());
         if (removed.length > 0) process.stdout.write(`Deleted Volumes:\n${removed.map((n) => `${n}\n`).join('')}\n`);
       }
       const images = await ctx.images().prune({ all: flags.all === true });

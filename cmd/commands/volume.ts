@@ -1,18 +1,11 @@
 /** `berth volume create|ls|rm|inspect|prune`, docker's local driver. */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../common/errors.js';
-import type { VolumeRecord } from '../../runtime/index.js';
+import { inspectVolume } from '../../runtime/index.js';
 import { table } from '../format.js';
 import { applyTemplate } from './ps.js';
 import { withContext } from '../run.js';
 import { collect, keyValues } from '../options.js';
-
-
-
-/** docker's volume inspect document. */
-function inspectDoc(v: VolumeRecord): Record<string, unknown> {
-  return { CreatedAt: v.created, Driver: 'local', Labels: v.labels, Mountpoint: v.mountpoint, Name: v.name, Options: null, Scope: 'local' };
-}
 
 export function registerVolume(program: Command): void {
   const volume = program.command('volume').description('Manage volumes');
@@ -45,7 +38,7 @@ export function registerVolume(program: Command): void {
     .option('-f, --format <format>', 'json (default) or a {{.Field}} template')
     .action(withContext((ctx, names: string[], flags: { format?: string }) => {
       const store = ctx.engine().volumes;
-      const docs = names.map((n) => inspectDoc(store.find(n)));
+      const docs = names.map((n) => inspectVolume(store.find(n)));
       if (flags.format === undefined || flags.format === 'json') process.stdout.write(`${JSON.stringify(docs, null, 4)}\n`);
       else process.stdout.write(docs.map((d) => `${applyTemplate(flags.format ?? '', d)}\n`).join(''));
     }));
@@ -73,13 +66,7 @@ export function registerVolume(program: Command): void {
     .option('-f, --force', 'do not prompt for confirmation (berth never prompts)')
     .action(withContext(async (ctx, flags: { all?: boolean }) => {
       const engine = ctx.engine();
-      const users = engine.volumeUsers();
-      const removed: string[] = [];
-      for (const v of engine.volumes.list()) {
-        if ((users.get(v.name) ?? []).length > 0 || (!v.anonymous && flags.all !== true)) continue;
-        await engine.volumes.remove(v.name, []);
-        removed.push(v.name);
-      }
+      const removed = await engine.volumes.prune(engine.volumeUsers(), { all: flags.all });
       if (removed.length > 0) process.stdout.write(`Deleted Volumes:\n${removed.map((n) => `${n}\n`).join('')}\n`);
       process.stdout.write('Total reclaimed space: 0B\n');
     }));

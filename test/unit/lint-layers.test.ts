@@ -69,4 +69,39 @@ describe('lint-layers', () => {
     expect(result.code).toBe(1);
     expect(result.output).toContain('import cycle: image/a.ts <-> image/b.ts');
   });
+
+  it('keeps cmd thin: no sockets, processes, database, layers, registry client or ids of its own', () => {
+    const root = tree({
+      'cmd/a.ts': "import { connect } from 'node:net';\nimport type { Dispatcher } from 'undici';\n",
+      'cmd/b.ts': "const cp = await import('child_process');\nimport Database from 'better-sqlite3';\nimport { createHash } from 'node:crypto';\n",
+      'runtime/index.ts': "import { connect } from 'node:net';\nimport { execFile } from 'node:child_process';\nexport const r = 1;\n",
+    });
+    const result = lint(root);
+    expect(result.code).toBe(1);
+    expect(result.output).toContain('cmd/a.ts: cmd/ must not import "node:net": sockets');
+    expect(result.output).toContain('cmd/a.ts: cmd/ must not import "undici": the registry client is image\'s');
+    expect(result.output).toContain('cmd/b.ts: cmd/ must not import "child_process"');
+    expect(result.output).toContain('cmd/b.ts: cmd/ must not import "better-sqlite3"');
+    expect(result.output).toContain('cmd/b.ts: cmd/ must not import "node:crypto"');
+    expect(result.output).not.toContain('runtime/');
+    expect(result.output).toContain('lint-layers: 5 problem(s)');
+  });
+
+  it('lets cmd read files synchronously but not write them', () => {
+    const ok = tree({
+      'cmd/a.ts': "import { existsSync, readFileSync as read } from 'node:fs';\nimport { appendFile } from 'node:fs/promises';\n",
+      'runtime/index.ts': "import { writeFileSync } from 'node:fs';\nexport const r = 1;\n",
+    });
+    expect(lint(ok).code).toBe(0);
+    rmSync(ok, { recursive: true, force: true });
+    const root = tree({
+      'cmd/a.ts': "import {\n  readFileSync,\n  appendFileSync,\n} from 'node:fs';\n",
+      'cmd/b.ts': "import * as fs from 'fs';\n",
+    });
+    const result = lint(root);
+    expect(result.code).toBe(1);
+    expect(result.output).toContain('cmd/a.ts: cmd/ must not write files synchronously ("appendFileSync")');
+    expect(result.output).toContain('cmd/b.ts: cmd/ must import node:fs\'s functions by name ("* as fs")');
+    expect(result.output).not.toContain('readFileSync');
+  });
 });
