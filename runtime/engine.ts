@@ -203,15 +203,9 @@ export class ContainerEngine {
     return copyIn(this.#ctx, input, src, path, options);
   }
 
-  /** docker diff; `lowers` (topmost first) default to the image's layers. */
-  changes(input: string, lowers?: readonly string[]): Promise<Change[]> {
-    return containerDiff(this.#ctx, input, lowers);
-  }
-
-  /** The layer directories of a container's image, topmost first, each once (inspect's GraphDriver). */
-  async lowerDirs(input: string): Promise<string[]> {
-    const { record } = this.find(input);
-    return [...this.#ctx.snapshots.view(await this.#ctx.imageLayers(record)).lowers];
+  /** docker diff: what the container changed in its image's filesystem. */
+  changes(input: string): Promise<Change[]> {
+    return containerDiff(this.#ctx, input);
   }
 
   /** Image ids that containers use, each with one such container's id. */

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { StateLayout } from '../common/paths.js';
-import type { ImageService } from '../image/index.js';
+import { lowerDirs, type ImageService } from '../image/index.js';
 import { portMap, type Attachment, type Protocol, type PublishedPort } from '../network/index.js';
 import type { ContainerEngine, ContainerView } from './engine.js';
 import { noResources, type ResourceConfig } from './resources.js';
@@ -85,7 +85,8 @@ export function containerLowerDirs(images: Pick<ImageService, 'find'>, layout: S
       return undefined;
     }
   })();
-  return image === undefined ? [] : [...image.layers].reverse().map((l) => layout.layerDiffDir(l.diffId));
+  // Each layer once, topmost first: the lowers the container's overlay really has (image/snapshots.ts).
+  return image === undefined ? [] : lowerDirs(image.layers, (d) => layout.layerDiffDir(d));
 }
 
 /** A container's networks and published ports, as the engine reports them. */

@@ -3,7 +3,9 @@
 // api, cross-module imports go through the module's index.ts (common/ excepted: it is a
 // toolkit of independent small files), no import cycles between files, and cmd stays
 // thin (it parses argv, calls and prints: no sockets, processes, database, layers,
-// registry or ids of its own, and no synchronous file writes).
+// registry or ids of its own, and no synchronous file writes), and the backend a container's
+// record names is told apart in one place (runtime/ops/context.ts and the backends
+// themselves): no `runtime === 'berth'` branches anywhere else.
 // Exit 0 when clean, 1 with one line per problem otherwise.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -39,6 +41,13 @@ const frontEndForbidden = new Map([
 // Synchronous fs calls cmd may make: reading its own inputs (--env-file) and checks.
 const syncReadsAllowed = new Set(['existsSync', 'readFileSync', 'statSync', 'lstatSync', 'readdirSync', 'readlinkSync', 'realpathSync', 'accessSync']);
 const fsImportPattern = /(?:^|\n)\s*import\s+(type\s+)?([^'"]*?)\s+from\s+['"](?:node:)?fs['"]/g;
+
+/** A comparison of a runtime name with berth's own: the backend switch. */
+const backendSwitchPattern = /\bruntime\s*[!=]==?\s*['"]berth['"]|['"]berth['"]\s*[!=]==?\s*[\w.]*runtime\b|\bname\s*===\s*['"]berth['"]/;
+/** Where the switch may be: the one place that picks a backend, and the backends. */
+function backendSwitchAllowed(where) {
+  return where === join('runtime', 'ops', 'context.ts') || where.startsWith(join('runtime', 'backends') + sep);
+}
 
 /** Problems of a front end's file with the thin rule: forbidden packages and sync writes. */
 function thinProblems(where, text) {
@@ -97,6 +106,9 @@ for (const mod of modules) {
     const text = readFileSync(file, 'utf8');
     const edges = [];
     if (thinFrontEnds.has(mod)) problems.push(...thinProblems(relative(root, file), text));
+    if (!backendSwitchAllowed(relative(root, file)) && backendSwitchPattern.test(text)) {
+      problems.push(`${relative(root, file)}: branches on a container's runtime ("${backendSwitchPattern.exec(text)?.[0]}"): go through its Backend (runtime/ops/context.ts backendOf)`);
+    }
     for (const m of text.matchAll(importPattern)) {
       const spec = m[1] ?? m[2];
       if (!spec.startsWith('.')) continue;

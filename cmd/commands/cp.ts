@@ -43,10 +43,6 @@ export function registerDiff(program: Command): void {
   program.command('diff').description('Inspect changes to files or directories on a container\'s filesystem')
     .argument('<container>')
     .action(withContext(async (ctx, name: string) => {
-      const engine = ctx.engine();
-      const view = engine.find(name);
-      const image = ctx.images().find(view.record.imageId);
-      const lowers = [...image.layers].reverse().map((l) => ctx.layout.layerDiffDir(l.diffId));
-      for (const c of await engine.changes(view.record.id, lowers)) process.stdout.write(`${c.kind} ${c.path}\n`);
+      for (const c of await ctx.engine().changes(name)) process.stdout.write(`${c.kind} ${c.path}\n`);
     }));
 }

@@ -77,10 +77,10 @@ export async function copyIn(ctx: EngineContext, input: string, src: string | No
 }
 
 /** docker diff: what the container changed in its image's filesystem. */
-export async function containerDiff(ctx: EngineContext, input: string, lowers?: readonly string[]): Promise<Change[]> {
+export async function containerDiff(ctx: EngineContext, input: string): Promise<Change[]> {
   const view = ctx.find(input);
   const { record } = view;
-  const layers = lowers ?? ctx.snapshots.view(await ctx.imageLayers(record)).lowers;
+  const layers = ctx.snapshots.view(await ctx.imageLayers(record)).lowers;
   const changes = await containerChanges(ctx.snapshots.upperDir(record.id), layers);
   // The mount points berth made in the upper layer (/proc, /dev, /etc/hosts, ...) are not
   // the container's doing: docker keeps them out of diff too (its init layer).

@@ -87,6 +87,22 @@ describe('lint-layers', () => {
     expect(result.output).toContain('lint-layers: 5 problem(s)');
   });
 
+  it('refuses a branch on a container\'s runtime outside the place that picks its backend', () => {
+    const root = tree({
+      'runtime/limits.ts': "export const f = (r: { config: { runtime: string } }) => r.config.runtime !== 'berth';\n",
+      'runtime/ops/start.ts': "export const g = (runtime: string) => 'berth' === runtime;\n",
+      'runtime/ops/context.ts': "export const h = (name: string) => name === 'berth';\n",
+      'runtime/backends/x.ts': "export const i = (runtime: string) => runtime === 'berth';\n",
+    });
+    const result = lint(root);
+    expect(result.code).toBe(1);
+    expect(result.output).toContain('runtime/limits.ts: branches on a container\'s runtime ("runtime !== \'berth\'")');
+    expect(result.output).toContain('runtime/ops/start.ts: branches on a container\'s runtime');
+    expect(result.output).not.toContain('runtime/ops/context.ts: ');
+    expect(result.output).not.toContain('backends/x.ts: ');
+    expect(result.output).toContain('lint-layers: 2 problem(s)');
+  });
+
   it('lets cmd read files synchronously but not write them', () => {
     const ok = tree({
       'cmd/a.ts': "import { existsSync, readFileSync as read } from 'node:fs';\nimport { appendFile } from 'node:fs/promises';\n",
