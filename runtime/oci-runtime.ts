@@ -12,6 +12,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { CgroupManager, applyDeviceRules } from '../cgroups/index.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import { loadFsx } from '../common/sys/fsx.js';
+import { pollUntil } from '../common/poll.js';
 import { runtimeSpecVersion, type RuntimeFeatures, type RuntimeSpec, type RuntimeState } from '../oci/index.js';
 import { processStartTime, sameProcess } from './containers.js';
 import { parseSignal } from './engine.js';
@@ -124,7 +125,12 @@ export class OciRuntime {
       if (options.pidFile !== undefined) await writeAtomically(options.pidFile, String(pid));
       return pid;
     } catch (err) {
-      if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
+      // The create's own error is what the caller needs; an undo that fails too is said with it.
+      if (cgroup !== undefined) {
+        await cgroup.remove().catch((why: unknown) => {
+          process.stderr.write(`WARNING: Could not remove the cgroup of container ${id}: ${why instanceof Error ? why.message : String(why)}\n`);
+        });
+      }
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
@@ -142,7 +148,9 @@ export class OciRuntime {
       await fh.close();
     }
     await writeFile(join(dir, 'started'), new Date().toISOString());
-    await unlink(join(dir, 'exec.fifo')).catch(() => undefined);
+    await unlink(join(dir, 'exec.fifo')).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    });
   }
 
   /** runtime.md "kill". */
@@ -171,11 +179,14 @@ export class OciRuntime {
     if (state.status !== 'stopped') {
       if (options.force !== true) throw new FailedPreconditionError(`cannot delete container ${id} that is not stopped: ${state.status}`);
       process.kill(s.pid, 'SIGKILL');
-      const deadline = Date.now() + 5000;
-      while (sameProcess(s.pid, s.pidStart) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await pollUntil(() => !sameProcess(s.pid, s.pidStart), { timeoutMs: 5000, initialDelayMs: 10, maxDelayMs: 10 });
     }
     const manager = await CgroupManager.open({ parent: s.cgroupParent });
-    await (await manager.attach(s.cgroupLeaf).catch(() => undefined))?.remove();
+    const leaf = await manager.attach(s.cgroupLeaf).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    await leaf?.remove();
     await rm(this.#dir(id), { recursive: true, force: true });
   }
 
