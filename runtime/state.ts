@@ -148,6 +148,12 @@ function refusal(op: Operation, view: ContainerView): BerthError {
 
 /** Throws the refusal unless `op` is allowed in the container's status. */
 export function requireAllowed(op: Operation, view: ContainerView): void {
+  // Another berth is making it right now: only a forced removal may take it from under it
+  // (that create then finds it gone and undoes itself).
+  if (view.record.state === 'creating' && ownerAlive(view.record) && op !== 'forceRemove') {
+    const { name } = view.record;
+    throw new FailedPreconditionError(`Container ${name} is being created`, { hint: `Wait for it, or remove it with "berth rm -f ${name}"` });
+  }
   if (!table[op].includes(view.status)) throw refusal(op, view);
 }
 

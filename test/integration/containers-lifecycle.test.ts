@@ -125,7 +125,7 @@ describe.skipIf(skip !== undefined)('container lifecycle', () => {
   it.concurrent('--rm removes the container and its directory after it exits, in the foreground and with -d', async ({ expect }) => {
     // The container prints its host name, the first 12 characters of its id.
     const foreground = await h.berth(['run', '--rm', '--name', 'life-rm-fg', h.image, 'sh', '-c', 'hostname; exit 4']);
-    expect(foreground.code).toBe(4);
+    expect(foreground.code, foreground.stderr).toBe(4);
     const prefix = foreground.stdout.trim();
     expect(prefix).toMatch(/^[0-9a-f]{12}$/);
     expect((await h.berth(['inspect', 'life-rm-fg'])).code).toBe(125);

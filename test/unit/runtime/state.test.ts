@@ -43,6 +43,13 @@ describe('the state table', () => {
     expect(refusal('start', viewOf('removing', { state: 'removing' }))).toBe('Removal of container web is already in progress');
   });
 
+  it('refuses everything but a forced removal of a container another berth is creating', () => {
+    const creating = viewOf('created', { state: 'creating', ownerPid: process.ppid, ownerStart: processStartTime(process.ppid) ?? '' });
+    expect(refusal('remove', creating)).toBe('Container web is being created');
+    expect(refusal('start', creating)).toBe('Container web is being created');
+    expect(refusal('forceRemove', creating)).toBeUndefined();
+  });
+
   it('allows what does nothing or finishes a job: start of a running one, stop of an exited one, rm -f of a removal cut short', () => {
     expect(refusal('start', viewOf('running'))).toBeUndefined();
     expect(refusal('stop', viewOf('exited'))).toBeUndefined();
