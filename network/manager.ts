@@ -351,6 +351,12 @@ export class NetworkManager {
       return;
     }
     const clash = hostRoutes().find((r) => overlaps(r.subnet, parseSubnet(network.subnet)));
+    // Another berth process of this store made the bridge between the look above and the
+    // routes: its route is the network's own. Look at the bridge again, as one that exists.
+    if (clash !== undefined && clash.iface === network.bridge && hostBridge(network.bridge).kind !== 'absent') {
+      this.#ensureBridge(network);
+      return;
+    }
     if (clash !== undefined) {
       const chosen = network.name === defaultNetworkName && this.#default.chosen;
       throw new FailedPreconditionError(`Cannot make bridge ${network.bridge} of network ${network.name}: its subnet ${network.subnet} overlaps the host's route to ${subnetString(clash.subnet)} on ${clash.iface}`, {
