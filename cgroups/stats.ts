@@ -6,27 +6,13 @@
 import { join } from 'node:path';
 import { readControl } from './files.js';
 import type { ControllerMap } from './control.js';
+import type { TaskStats } from '../common/backend.js';
 
-/** Raw usage of one container's cgroup at one moment. */
-export interface CgroupStats {
-  /** CPU time used, nanoseconds (v1 cpuacct.usage, v2 cpu.stat usage_usec × 1000). */
-  readonly cpuNanos: number;
-  /**
-   * Memory in use, bytes, without the inactive page cache, as docker's CLI shows it (cli
-   * stats_helpers.go calculateMemUsageUnixNoCache: the usage less v1 total_inactive_file or
-   * else inactive_file, each only when below the usage).
-   */
-  readonly memoryUsage: number;
-  /** The memory limit, bytes; undefined when unlimited. */
-  readonly memoryLimit: number | undefined;
-  /** Bytes read from and written to block devices. */
-  readonly blockRead: number;
-  readonly blockWrite: number;
-  /** Processes and threads in the cgroup. */
-  readonly pids: number;
-  /** The pids limit; undefined when unlimited. */
-  readonly pidsLimit: number | undefined;
-}
+/**
+ * Raw usage of one container's cgroup at one moment: the cgroup's part of what a backend
+ * reports (common/backend.ts TaskStats, which documents each field).
+ */
+export type CgroupStats = Omit<TaskStats, 'netRx' | 'netTx' | 'read'>;
 
 /** v1 reports "no limit" as the largest page-aligned value: anything this large is unlimited. */
 const unlimited = 2 ** 62;

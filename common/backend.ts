@@ -122,13 +122,24 @@ export interface ExecTask {
 
 /** Resource usage of a task at one moment. */
 export interface TaskStats {
+  /** CPU time used, nanoseconds (v1 cpuacct.usage, v2 cpu.stat usage_usec × 1000). */
   readonly cpuNanos: number;
+  /**
+   * Memory in use, bytes, without the inactive page cache, as docker's CLI shows it (cli
+   * stats_helpers.go calculateMemUsageUnixNoCache: the usage less v1 total_inactive_file or
+   * else inactive_file, each only when below the usage).
+   */
   readonly memoryUsage: number;
+  /** The memory limit, bytes; undefined when unlimited. */
   readonly memoryLimit: number | undefined;
+  /** Bytes read from and written to block devices. */
   readonly blockRead: number;
   readonly blockWrite: number;
+  /** Processes and threads of the task (in its cgroup). */
   readonly pids: number;
+  /** The pids limit; undefined when unlimited. */
   readonly pidsLimit: number | undefined;
+  /** Bytes received and sent through the task's network interfaces but lo. */
   readonly netRx: number;
   readonly netTx: number;
   /** When it was read, ms since the epoch. */

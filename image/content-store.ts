@@ -117,29 +117,15 @@ export class ContentStore {
    */
   async ingest(digest: Digest, options: { size: number | undefined; what: string; onBytes?: ((n: number) => void) | undefined }): Promise<BlobIngest> {
     const { size, what, onBytes } = options;
-    const tmp = this.#layout.newTmpPath('blob');
-    const fh = await open(tmp, 'wx', 0o600);
     const counter = new DigestCounter({ what, maxBytes: size, onBytes, algorithm: digest.slice(0, digest.indexOf(':')) });
-    const writer = new FileTee(fh);
-    let closed = false;
-    const close = async (): Promise<void> => {
-      if (!closed) {
-        closed = true;
-        await fh.close();
-      }
-    };
+    const staged = await this.#stage(counter);
     return {
-      streams: [counter, writer],
+      streams: staged.streams,
       commit: async () => {
         counter.verify({ digest, size });
-        await fh.sync();
-        await close();
-        await this.#publishBlob(tmp, digest);
+        await staged.publish(digest);
       },
-      abort: async () => {
-        await close().catch(() => undefined);
-        await rm(tmp, { force: true });
-      },
+      abort: staged.abort,
     };
   }
 
@@ -148,9 +134,27 @@ export class ContentStore {
    * staging, fsync and rename as {@link ingest}. `options.what` names it in errors.
    */
   async write(options: { what: string }): Promise<BlobWriter> {
+    const counter = new DigestCounter({ what: options.what });
+    const staged = await this.#stage(counter);
+    return {
+      streams: staged.streams,
+      commit: async () => {
+        const digest = counter.digest;
+        if (digest === undefined) throw new InvalidContentError(`Cannot store ${options.what}: its stream did not end`);
+        await staged.publish(digest);
+        return { digest, size: counter.bytes };
+      },
+      abort: staged.abort,
+    };
+  }
+
+  /**
+   * A staging file for a streamed blob: the counter, then the file, as the streams to pipe
+   * through; publish fsyncs, closes and renames it into place as `digest`; abort removes it.
+   */
+  async #stage(counter: DigestCounter): Promise<{ streams: [DigestCounter, FileTee]; publish: (digest: Digest) => Promise<void>; abort: () => Promise<void> }> {
     const tmp = this.#layout.newTmpPath('blob');
     const fh = await open(tmp, 'wx', 0o600);
-    const counter = new DigestCounter({ what: options.what });
     let closed = false;
     const close = async (): Promise<void> => {
       if (!closed) {
@@ -160,15 +164,13 @@ export class ContentStore {
     };
     return {
       streams: [counter, new FileTee(fh)],
-      commit: async () => {
-        const digest = counter.digest;
-        if (digest === undefined) throw new InvalidContentError(`Cannot store ${options.what}: its stream did not end`);
+      publish: async (digest) => {
         await fh.sync();
         await close();
         await this.#publishBlob(tmp, digest);
-        return { digest, size: counter.bytes };
       },
       abort: async () => {
+        // The stream's own error is what the caller reports; a close that fails after it adds nothing.
         await close().catch(() => undefined);
         await rm(tmp, { force: true });
       },
