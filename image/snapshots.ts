@@ -90,6 +90,12 @@ export class Snapshotter {
     return join(this.#layout.containerDir(id), 'upper');
   }
 
+  /** Where the writable layer of key `id` lives: its upper and work directories. */
+  writable(id: string): { readonly upper: string; readonly work: string } {
+    const dir = this.#layout.containerDir(id);
+    return { upper: join(dir, 'upper'), work: join(dir, 'work') };
+  }
+
   /**
    * Commits the writable layer of key `id` as a new layer of the store: a gzip tar blob
    * with OCI whiteouts, and its unpacked directory, ready to be a lower (snapshot-commit.ts).

@@ -6,6 +6,7 @@
  * database (containers.ts), and, while it lives, a task of its backend under a
  * berth-monitor that is the parent of its first process.
  */
+import { join } from 'node:path';
 import { Snapshotter } from '../image/index.js';
 import type { Attachment, PublishedPort } from '../network/index.js';
 import { ContainerNetworks } from './container-network.js';
@@ -206,6 +207,14 @@ export class ContainerEngine {
   /** docker diff: what the container changed in its image's filesystem. */
   changes(input: string): Promise<Change[]> {
     return containerDiff(this.#ctx, input);
+  }
+
+  /**
+   * A container's root filesystem on the host (inspect's GraphDriver, ps --size): the
+   * directory it is mounted on and its writable layer, from the snapshotter.
+   */
+  rootfsDirs(id: string): { readonly merged: string; readonly upper: string; readonly work: string } {
+    return { merged: join(this.#ctx.dir(id), 'rootfs'), ...this.#ctx.snapshots.writable(id) };
   }
 
   /** Image ids that containers use, each with one such container's id. */

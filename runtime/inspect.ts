@@ -17,6 +17,7 @@ export function inspectContainer(engine: ContainerEngine, view: ContainerView, l
   const c = r.config;
   const exposed = c.net?.exposedPorts ?? [];
   const dir = engine.dir(r.id);
+  const rootfs = engine.rootfsDirs(r.id);
   const zero = '0001-01-01T00:00:00Z';
   return {
     Id: r.id,
@@ -56,7 +57,7 @@ export function inspectContainer(engine: ContainerEngine, view: ContainerView, l
       ...hostConfigResources(c.resources ?? noResources),
     },
     GraphDriver: {
-      Data: { LowerDir: lowerDirs.join(':'), MergedDir: join(dir, 'rootfs'), UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work') },
+      Data: { LowerDir: lowerDirs.join(':'), MergedDir: rootfs.merged, UpperDir: rootfs.upper, WorkDir: rootfs.work },
       Name: 'overlay2',
     },
     Mounts: c.mounts.filter((m) => m.type !== 'tmpfs').map((m) => m.type === 'bind'

@@ -4,7 +4,6 @@
  * what each row is made of. Formatting the rows (truncation, sizes, the PORTS column) is
  * the front end's.
  */
-import { join } from 'node:path';
 import { UsageError } from '../common/errors.js';
 import { parseFilters } from '../common/filters.js';
 import { treeSize } from '../common/fs.js';
@@ -99,7 +98,7 @@ export interface ContainerSummary {
 /** One container's {@link ContainerSummary}; `size` walks its writable layer. */
 export async function containerSummary(engine: ContainerEngine, view: ContainerView, options: { readonly size?: boolean | undefined; readonly now?: number | undefined } = {}): Promise<ContainerSummary> {
   const r = view.record;
-  const sizeRw = options.size === true ? await treeSize(join(engine.dir(r.id), 'upper')) : undefined;
+  const sizeRw = options.size === true ? await treeSize(engine.rootfsDirs(r.id).upper) : undefined;
   const net = await engine.networkSettings(r);
   const ports = net.ports.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol as Protocol }));
   const networks = net.attachments.length > 0 ? net.attachments.map((a) => a.network.name) : [r.config.networkMode];
