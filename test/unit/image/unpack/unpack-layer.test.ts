@@ -234,9 +234,13 @@ describe('unpackLayer', () => {
   });
 
   it('passes a source error through and destroys the source', async () => {
+    // The error comes once the unpacker consumes the source ('resume': its pipeline reads),
+    // not on a timer that a loaded machine may fire before unpackLayer has the source in its
+    // pipeline: a source that errors with no reader is the test's uncaught error, not the
+    // unpacker's.
     const source = new Readable({ read() {} });
+    source.once('resume', () => setTimeout(() => source.destroy(new InvalidContentError('digest mismatch')), 10));
     source.push(await buildTar([{ header: { name: 'f' }, content: 'x' }]).then((b) => b.subarray(0, 1024)));
-    setTimeout(() => source.destroy(new InvalidContentError('digest mismatch')), 10);
     await expect(unpackLayer(source, dir, unprivileged)).rejects.toThrow('digest mismatch');
     expect(source.destroyed).toBe(true);
   });
