@@ -18,6 +18,7 @@ import { processStartTime, sameProcess } from './containers.js';
 import { parseSignal } from './engine.js';
 import { findNativePrograms, runCreateHelper, runExec, type NativePrograms } from './native.js';
 import { cgroupView } from './cgroups.js';
+import { hostCapabilities } from './host.js';
 import { buildExecPlan, buildPlan, capabilityNumbers, namespaceFlags } from './plan.js';
 
 /** Default runtime root (runc's is /run/runc). */
@@ -95,6 +96,11 @@ export class OciRuntime {
     if (spec.process?.terminal === true && options.consoleSocket === undefined) {
       throw new InvalidArgumentError('process.terminal is set: a --console-socket is required');
     }
+    // Everything that can be refused is checked before anything is made: a refused create
+    // leaves no state directory behind (runtime.md "create": on error, no container).
+    const cgroupsPath = ociCgroupsPath(spec.linux?.cgroupsPath, id);
+    checkCapabilities(spec, hostCapabilities());
+    const manager = await CgroupManager.open({ parent: dirname(cgroupsPath) });
     await mkdir(this.#root, { recursive: true, mode: 0o700 });
     try {
       await mkdir(dir, { mode: 0o700 });
@@ -102,14 +108,13 @@ export class OciRuntime {
       if ((err as { code?: string }).code === 'EEXIST') throw new AlreadyExistsError(`container with id "${id}" already exists`);
       throw err;
     }
-    // config-linux.md "cgroupsPath": /a/b is relative to the cgroup mount roots; default /berth-oci/<id>.
-    const cgroupsPath = spec.linux?.cgroupsPath ?? `/berth-oci/${id}`;
-    if (!cgroupsPath.startsWith('/')) throw new InvalidArgumentError(`cgroupsPath "${cgroupsPath}" must be absolute (berth uses the cgroupfs layout)`);
-    const manager = await CgroupManager.open({ parent: dirname(cgroupsPath) });
     let cgroup: Awaited<ReturnType<CgroupManager['create']>> | undefined;
     try {
       cgroup = await manager.create(basename(cgroupsPath));
       await applyDeviceRules(cgroup.paths, spec.linux?.resources?.devices ?? []);
+      // config-linux.md "resources": the bundle's limits (memory, cpu, pids, blkio, ...)
+      // are written before any process is in the cgroup.
+      for (const w of cgroup.apply(spec.linux?.resources ?? {})) process.stderr.write(`WARNING: ${w}\n`);
       const fifo = join(dir, 'exec.fifo');
       loadFsx().mknod(fifo, S_IFIFO | 0o600, 0, 0);
       const view = cgroupView(manager.layout);
@@ -243,4 +248,45 @@ export function ociFeatures(): RuntimeFeatures {
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
     },
   } as RuntimeFeatures;
+}
+
+/**
+ * The cgroup path of a bundle (config-linux.md "cgroupsPath"): an absolute one is taken
+ * from the cgroup mount roots; a relative one is under berth's own location for OCI
+ * containers, /berth-oci (the spec leaves it to the runtime; runc takes its own cgroup,
+ * which here would be inside the host supervisor's); none gives /berth-oci/<id>. A leaf
+ * right under the root is refused: berth makes no cgroup among the host's own.
+ */
+export function ociCgroupsPath(value: string | undefined, id: string): string {
+  if (value === undefined || value === '') return `/berth-oci/${id}`;
+  const path = value.startsWith('/') ? value : `/berth-oci/${value}`;
+  const names = path.split('/').slice(1);
+  if (names.some((n) => n === '' || n === '.' || n === '..')) {
+    throw new InvalidArgumentError(`Invalid cgroupsPath "${value}": it has an empty, "." or ".." component`);
+  }
+  if (names.length < 2) {
+    throw new InvalidArgumentError(`Invalid cgroupsPath "${value}": berth makes no cgroup directly under the root of the hierarchy`, {
+      hint: 'Give a path with a parent, e.g. "/mine/' + (names[0] ?? id) + '", or a relative one (under /berth-oci)',
+    });
+  }
+  return path;
+}
+
+/**
+ * A capability the host's bounding set lacks cannot be given: refused at create, as runc
+ * refuses it, instead of a container that dies in capset(2).
+ */
+export function checkCapabilities(spec: RuntimeSpec, host: readonly string[]): void {
+  const caps = spec.process?.capabilities;
+  if (caps === undefined) return;
+  const have = new Set(host);
+  for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
+    for (const cap of caps[set] ?? []) {
+      if (!have.has(cap)) {
+        throw new InvalidArgumentError(`process.capabilities.${set} has ${cap}, which this host's bounding set lacks`, {
+          hint: 'berth cannot give a capability it does not hold itself: remove it from config.json',
+        });
+      }
+    }
+  }
 }
