@@ -4,9 +4,6 @@
  * an image as its merged rootfs would show them.
  */
 import { readFileSync } from 'node:fs';
-import { lstat, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { loadFsx } from '../common/sys/fsx.js';
 import { allCapabilities } from './defaults.js';
 import { parseCpuList, type HostResources } from './resources.js';
 
@@ -64,37 +61,8 @@ export function currentHardLimits(): Map<string, number> {
   return out;
 }
 
-/**
- * A file of the image as the merged rootfs would show it: the topmost layer that has it,
- * unless a layer above whites it out or makes a directory on its path opaque. `lowers`
- * are the layer directories, topmost first.
- */
-export async function readImageFile(lowers: readonly string[], path: string): Promise<string | undefined> {
-  const parts = path.split('/').filter((p) => p !== '');
-  for (const lower of lowers) {
-    let hidden = false;
-    // A whiteout of the file or of one of its directories hides it in lower layers.
-    for (let i = 1; i <= parts.length; i++) {
-      const st = await lstat(join(lower, ...parts.slice(0, i))).catch(() => undefined);
-      if (st === undefined) break;
-      if (st.isCharacterDevice() && st.rdev === 0) {
-        hidden = true;
-        break;
-      }
-      if (i === parts.length && st.isFile()) return readFile(join(lower, ...parts), 'utf8');
-    }
-    if (hidden) return undefined;
-    for (let i = 1; i < parts.length; i++) {
-      try {
-        const opaque = loadFsx().lgetxattr(join(lower, ...parts.slice(0, i)), 'trusted.overlay.opaque');
-        if (opaque.toString() === 'y') return undefined;
-      } catch {
-        // no such directory or no xattr
-      }
-    }
-  }
-  return undefined;
-}
+/** Files of an image as its container will see them (image-file.ts). */
+export { readImageFile } from './image-file.js';
 
 /** The CPUs and memory nodes of this host, for the checks of --cpus and --cpuset-*. */
 export function hostResources(): HostResources {

@@ -4,7 +4,8 @@
  *
  * Usage:
  *   berth-net bridge --name BR --addr CIDR [--mtu N]
- *       make bridge BR if it is missing (up, MTU N), give it CIDR (one it has is fine), up
+ *       make bridge BR if it is missing (up, MTU N), give it CIDR (one it has is fine), up;
+ *       IPv6 off on BR (disable_ipv6=1, accept_ra=0; nothing where the host has no IPv6)
  *   berth-net bridge-del --name BR
  *       delete bridge BR (missing is fine; another kind of link is an error)
  *   berth-net attach --netns PATH [--create] --bridge BR --host-if VETH --if IFNAME
@@ -14,7 +15,8 @@
  *       up. Then one RTM_NEWLINK makes the veth pair: VETH up on BR in this namespace (in
  *       hairpin mode), IFNAME up with MAC in PATH's, MTU N on both. In PATH's namespace
  *       IFNAME gets CIDR, lo is up, and the default route goes via IP (with MTU M: N is for
- *       traffic on the host, M for what leaves it). A failure undoes what this run made.
+ *       traffic on the host, M for what leaves it). IPv6 off on VETH and on BR, as for
+ *       bridge. A failure undoes what this run made.
  *   berth-net detach --netns PATH [--host-if VETH] [--remove-netns]
  *       delete veth VETH (and so its peer); unmount and remove PATH. Missing things are fine.
  *   berth-net version
@@ -373,6 +375,33 @@ static int addr_add(int fd, int index, struct in_addr addr, int prefix) {
   return rc == -EEXIST ? 0 : rc;
 }
 
+/* ---- IPv6 off on the host's side ---- */
+
+/* Writes "value" to /proc/sys/net/ipv6/conf/IFNAME/KEY (of this process's network
+ * namespace). 1: the host has no IPv6 (no /proc/sys/net/ipv6), nothing to do. */
+static int ipv6_conf(const char *ifname, const char *key, const char *value) {
+  char path[128];
+  snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s", ifname, key);
+  cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT && access("/proc/sys/net/ipv6", F_OK) < 0 ? 1 : -errno;
+  size_t len = strlen(value);
+  if (write(fd, value, len) != (ssize_t)len) return -errno;
+  return 0;
+}
+
+/* CVE-2020-13401: a container with CAP_NET_RAW can send router advertisements on its
+ * bridge, and a host interface with accept_ra=1 (the default while forwarding is off)
+ * takes it as a router. berth's networks are IPv4 only, so IPv6 is off on the host's side
+ * of them, bridge and veth, as docker does for networks without IPv6 (libnetwork bridge
+ * driver: disable_ipv6=1); accept_ra=0 as well, should IPv6 be turned back on. The
+ * container's own interface keeps its namespace's settings. */
+static int ipv6_off(const char *ifname, struct berth_error **err) {
+  int rc = ipv6_conf(ifname, "accept_ra", "0");
+  if (rc == 0) rc = ipv6_conf(ifname, "disable_ipv6", "1");
+  if (rc < 0) return berth_fail(err, -rc, "ipv6", "turn IPv6 off on %s", ifname);
+  return 0;
+}
+
 /* ---- bridge, bridge-del ---- */
 
 static int bridge_create(int fd, const struct opts *o, struct berth_error **err) {
@@ -401,6 +430,7 @@ static int cmd_bridge(const struct opts *o, struct berth_error **err) {
     if (rc == 1) return berth_fail(err, ENODEV, "bridge", "bridge %s", o->name);
   }
   if (rc < 0) return berth_error_prefix(err, "bridge %s", o->name);
+  if (ipv6_off(o->name, err) < 0) return -1;
   rc = addr_add(fd, br.index, o->addr, o->prefix);
   if (rc < 0) return berth_fail(err, -rc, "bridge", "add address %s to bridge %s", o->cidr, o->name);
   rc = link_up(fd, br.index, NULL, o->mtu);
@@ -603,9 +633,9 @@ static int cmd_attach(const struct opts *o, struct berth_error **err) {
     berth_fail(err, -rc, "attach", "create veth %s on bridge %s", o->host_if, o->bridge);
   } else {
     int hp = hairpin_on(fd, o->host_if);
-    if (hp < 0)
-      berth_fail(err, -hp, "attach", "set hairpin mode on %s", o->host_if);
-    else if (configure_inside(inside, o, err) == 0)
+    if (hp < 0) berth_fail(err, -hp, "attach", "set hairpin mode on %s", o->host_if);
+    /* The bridge again: one made by a berth from before this was set keeps IPv6 on. */
+    else if (ipv6_off(o->host_if, err) == 0 && ipv6_off(o->bridge, err) == 0 && configure_inside(inside, o, err) == 0)
       return 0;
   }
   /* Undo this run's part: the pair (when made here), then the namespace. */
