@@ -137,6 +137,33 @@ out:
   return rc;
 }
 
+/* The node `name` in dfd is the device asked for: same type and number. */
+static bool is_device(const struct stat *st, mode_t mode, dev_t dev) {
+  return (st->st_mode & S_IFMT) == (mode & S_IFMT) && st->st_rdev == dev;
+}
+
+/* Makes the device node `name` in the directory dfd, or keeps one already there that is
+ * the same device. Whatever else is there (a symlink an earlier container left in a /dev
+ * volume, a regular file) is removed and replaced: nothing is ever followed. A directory
+ * is an error. */
+static int make_node(int dfd, const char *name, mode_t mode, dev_t dev, const char *path, struct berth_error **err) {
+  if (mknodat(dfd, name, mode, dev) == 0) return 0;
+  if (errno != EEXIST) return berth_fail(err, errno, "device", "mknod `%s`", path);
+  struct stat st;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return berth_fail(err, errno, "device", "stat `%s`", path);
+  if (is_device(&st, mode, dev)) return 0;
+  if (S_ISDIR(st.st_mode))
+    return berth_fail(err, EEXIST, "device", "`%s` is a directory, not the device to create there", path);
+  if (unlinkat(dfd, name, 0) < 0)
+    return berth_fail(err, errno, "device", "remove `%s`, which is not the device to create there", path);
+  if (mknodat(dfd, name, mode, dev) < 0) return berth_fail(err, errno, "device", "mknod `%s`", path);
+  return 0;
+}
+
+/* One PLAN_DEVICE: u32 mode, major, minor, uid, gid, then the path. The node is made
+ * relative to its directory resolved inside the rootfs, and owner and mode are set through
+ * an O_PATH|O_NOFOLLOW fd of the node itself, checked to be that device: no step follows a
+ * symlink, so a prepared /dev cannot turn them onto a host file before pivot_root. */
 static int do_device(int rootfd, const struct plan_record *r, struct berth_error **err) {
   mode_t mode = rec_u32(r, 0);
   dev_t dev = makedev(rec_u32(r, 4), rec_u32(r, 8));
@@ -151,12 +178,19 @@ static int do_device(int rootfd, const struct plan_record *r, struct berth_error
   cleanup_close int dir = *path ? mkdir_in_root(rootfd, path, false, err) : fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
   *slash = '/';
   if (dir < 0) return -1;
-  int dfd = dir; /* an O_PATH fd works as the dirfd of the *at calls */
-  if (mknodat(dfd, slash + 1, mode, dev) < 0 && errno != EEXIST)
-    return berth_fail(err, errno, "device", "mknod `%s`", path);
-  if (fchownat(dfd, slash + 1, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-    return berth_fail(err, errno, "device", "chown `%s`", path);
-  if (fchmodat(dfd, slash + 1, mode & 07777, 0) < 0 && errno != EOPNOTSUPP)
+  const char *name = slash + 1;
+  if (make_node(dir, name, mode, dev, path, err) < 0) return -1;
+  cleanup_close int node = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (node < 0) return berth_fail(err, errno, "device", "open `%s`", path);
+  struct stat st;
+  if (fstat(node, &st) < 0) return berth_fail(err, errno, "device", "stat `%s`", path);
+  if (!is_device(&st, mode, dev)) return berth_fail(err, EEXIST, "device", "`%s` changed while it was made", path);
+  if (fchownat(node, "", uid, gid, AT_EMPTY_PATH) < 0) return berth_fail(err, errno, "device", "chown `%s`", path);
+  /* chmod(2) has no AT_EMPTY_PATH before fchmodat2 (Linux 6.6); the fd's magic link names
+   * the node just checked, whatever its path now leads to. */
+  char fpath[64];
+  fdpath(fpath, sizeof(fpath), node);
+  if (chmod(fpath, mode & 07777) < 0 && errno != EOPNOTSUPP)
     return berth_fail(err, errno, "device", "chmod `%s`", path);
   return 0;
 }
