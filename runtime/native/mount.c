@@ -274,17 +274,45 @@ int pivot_into(int rootfd, struct berth_error **err) {
   return 0;
 }
 
-static int mask_path(const char *path, struct berth_error **err) {
+/* The container's /dev/null, to mask files with: an O_PATH fd of the node itself, checked
+ * to be the null device (1:3), as runc checks it since CVE-2025-31133. Binding the path
+ * would follow whatever is there: a symlink from a prepared /dev volume to a file would be
+ * bound, writable, over /proc/timer_list. */
+static int open_dev_null(struct berth_error **err) {
+  int fd = open("/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return berth_fail(err, errno, "masked-paths", "open `/dev/null` to mask paths with");
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    int e = errno;
+    close(fd);
+    return berth_fail(err, e, "masked-paths", "stat `/dev/null`");
+  }
+  if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+    close(fd);
+    return berth_fail(
+        err, EINVAL, "masked-paths",
+        "`/dev/null` is not the null device (character device 1:3): masked paths cannot be masked with it");
+  }
+  return fd;
+}
+
+static int mask_path(const char *path, int *devnull, struct berth_error **err) {
   struct stat st;
   if (lstat(path, &st) < 0) {
     if (errno == ENOENT) return 0;
     return berth_fail(err, errno, "masked-paths", "stat `%s`", path);
   }
   /* A directory gets an empty read-only tmpfs, anything else /dev/null (which the plan's
-   * default devices put in place before this runs). */
-  int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k")
-                               : mount("/dev/null", path, NULL, MS_BIND, NULL);
-  if (rc < 0) return berth_fail(err, errno, "masked-paths", "mask `%s`", path);
+   * default devices put in place before this runs), bound from its checked fd. */
+  if (S_ISDIR(st.st_mode)) {
+    if (mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k") < 0)
+      return berth_fail(err, errno, "masked-paths", "mask `%s`", path);
+    return 0;
+  }
+  if (*devnull < 0 && (*devnull = open_dev_null(err)) < 0) return berth_error_prefix(err, "mask `%s`", path);
+  char source[64];
+  fdpath(source, sizeof(source), *devnull);
+  if (mount(source, path, NULL, MS_BIND, NULL) < 0) return berth_fail(err, errno, "masked-paths", "mask `%s`", path);
   return 0;
 }
 
@@ -299,12 +327,13 @@ static int readonly_path(const char *path, struct berth_error **err) {
 }
 
 int finish_rootfs(const struct plan *plan, struct berth_error **err) {
+  cleanup_close int devnull = -1;
   for (size_t i = 0; i < plan->nrecords; i++) {
     const struct plan_record *r = &plan->records[i];
     if (r->tag != PLAN_MASK && r->tag != PLAN_READONLY) continue;
     cleanup_free char *path = rec_str(r, 0);
     if (path == NULL) return berth_fail(err, ENOMEM, "mount", "allocate");
-    if ((r->tag == PLAN_MASK ? mask_path(path, err) : readonly_path(path, err)) < 0) return -1;
+    if ((r->tag == PLAN_MASK ? mask_path(path, &devnull, err) : readonly_path(path, err)) < 0) return -1;
   }
   if (plan_find(plan, PLAN_ROOT_READONLY) != NULL) {
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)

@@ -110,4 +110,15 @@ describe.skipIf(skip !== undefined)('a prepared /dev: device setup and masking n
       expect(result.stderr, output).toContain('/dev/null');
     }
   });
+
+  it('masks only with the null device: a /dev/null that is another device is refused with exit 125, naming it (CVE-2025-31133)', async () => {
+    // --device puts the zero device at /dev/null: bound over /proc/keys, it would read
+    // zeros forever. runc checks the node it masks with since the CVE; berth too.
+    const result = await h.berth(['run', '--rm', '--device', '/dev/zero:/dev/null', h.image, 'sh', '-c', 'head -c 8 /proc/keys | wc -c'], {
+      timeoutMs: 60_000,
+    });
+    const output = `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+    expect(result.code, output).toBe(125);
+    expect(result.stderr, output).toContain('`/dev/null` is not the null device');
+  });
 });
