@@ -12,7 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setUpContainers, type ContainerHarness } from '../helpers/containers.js';
+import { probeImageSpec, setUpContainers, type ContainerHarness } from '../helpers/containers.js';
+import { pushImage } from '../helpers/hostile.js';
+import type { ImageSpec } from '../helpers/oci-layout.js';
 import { checkPrerequisites } from '../helpers/require.js';
 
 const skip = checkPrerequisites({ root: true, commands: ['docker-registry', 'skopeo', 'cc'] });
@@ -26,9 +28,12 @@ interface HostFile {
 
 describe.skipIf(skip !== undefined)('a prepared /dev: device setup and masking never follow its symlinks', () => {
   let h: ContainerHarness;
+  let base: ImageSpec;
 
   beforeAll(async () => {
     h = await setUpContainers('hostile-dev');
+    // setUpContainers builds the probe as <work>/probe.
+    base = await probeImageSpec(await readFile(join(h.work, 'probe')));
   });
 
   afterAll(async () => {
@@ -120,5 +125,26 @@ describe.skipIf(skip !== undefined)('a prepared /dev: device setup and masking n
     const output = `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
     expect(result.code, output).toBe(125);
     expect(result.stderr, output).toContain('`/dev/null` is not the null device');
+  });
+
+  it('an image with /proc -> /vol/p and a prepared volume at /vol: berth writes oom_score_adj only to procfs (CVE-2025-52881)', async () => {
+    const name = `procvol-${randomBytes(6).toString('hex')}`;
+    const image = await pushImage(h, name, {
+      ...base,
+      layers: [...base.layers, { createdBy: 'proc is a symlink into a volume', entries: [
+        { type: 'dir', path: 'vol' },
+        { type: 'dir', path: 'vol/p' },
+        { type: 'symlink', path: 'proc', target: '/vol/p' },
+      ] }],
+    });
+    const dir = join(h.work, `procdir-${randomBytes(6).toString('hex')}`);
+    await mkdir(join(dir, 'p', 'self'), { recursive: true });
+    const fake = join(dir, 'p', 'self', 'oom_score_adj');
+    await writeFile(fake, 'untouched\n');
+    const result = await h.berth(['run', '--rm', '-v', `${dir}:/vol`, image, '/probe'], { timeoutMs: 60_000 });
+    const output = `exit ${result.code}\nstdout: ${result.stdout.slice(0, 2000)}\nstderr: ${result.stderr}`;
+    expect(await readFile(fake, 'utf8'), output).toBe('untouched\n');
+    expect(result.code, output).toBe(125);
+    expect(result.stderr, output).toContain('`/proc` is not procfs');
   });
 });
