@@ -274,6 +274,26 @@ int pivot_into(int rootfd, struct berth_error **err) {
   return 0;
 }
 
+int bind_fd(int srcfd, int dstfd, const char *dst, struct berth_error **err) {
+  /* open_tree + move_mount (Linux 5.2) take both ends as fds; after pivot_root the
+   * /proc/self/fd paths of the fallback resolve through the container's own /proc. */
+  int tree = (int)syscall(SYS_open_tree, srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree >= 0) {
+    int rc = (int)syscall(SYS_move_mount, tree, "", dstfd, dst,
+                          MOVE_MOUNT_F_EMPTY_PATH | (*dst ? 0 : MOVE_MOUNT_T_EMPTY_PATH));
+    int e = errno;
+    close(tree);
+    if (rc < 0) return berth_fail(err, e, "mount", "move_mount");
+    return 0;
+  }
+  if (errno != ENOSYS) return berth_fail(err, errno, "mount", "open_tree");
+  char source[64], target[64];
+  fdpath(source, sizeof(source), srcfd);
+  if (*dst == '\0') fdpath(target, sizeof(target), dstfd);
+  if (mount(source, *dst ? dst : target, NULL, MS_BIND, NULL) < 0) return berth_fail(err, errno, "mount", "bind mount");
+  return 0;
+}
+
 /* The container's /dev/null, to mask files with: an O_PATH fd of the node itself, checked
  * to be the null device (1:3), as runc checks it since CVE-2025-31133. Binding the path
  * would follow whatever is there: a symlink from a prepared /dev volume to a file would be
@@ -310,9 +330,7 @@ static int mask_path(const char *path, int *devnull, struct berth_error **err) {
     return 0;
   }
   if (*devnull < 0 && (*devnull = open_dev_null(err)) < 0) return berth_error_prefix(err, "mask `%s`", path);
-  char source[64];
-  fdpath(source, sizeof(source), *devnull);
-  if (mount(source, path, NULL, MS_BIND, NULL) < 0) return berth_fail(err, errno, "masked-paths", "mask `%s`", path);
+  if (bind_fd(*devnull, AT_FDCWD, path, err) < 0) return berth_error_prefix(err, "mask `%s`", path);
   return 0;
 }
 
