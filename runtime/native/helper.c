@@ -271,6 +271,29 @@ static int write_proc(const char *rel, const char *value, struct berth_error **e
   return 0;
 }
 
+/* PLAN_SYSCTL: key (dots or slashes) and value, written under /proc/sys. Called after
+ * pivot_root and before the read-only paths: /proc/sys is one of them. */
+static int set_sysctls(const struct plan *plan, struct berth_error **err) {
+  for (size_t i = 0; i < plan->nrecords; i++) {
+    if (plan->records[i].tag != PLAN_SYSCTL) continue;
+    char *kv[2] = {0};
+    if (rec_strs(&plan->records[i], 0, kv, 2) != 2) {
+      free(kv[0]);
+      free(kv[1]);
+      return berth_fail(err, EINVAL, "sysctl", "malformed sysctl record");
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "sys/%s", kv[0]);
+    for (char *p = path + 4; *p; p++)
+      if (*p == '.') *p = '/';
+    int rc = write_proc(path, kv[1], err, "sysctl");
+    free(kv[0]);
+    free(kv[1]);
+    if (rc < 0) return -1;
+  }
+  return 0;
+}
+
 static int set_identity(const struct plan *plan, struct berth_error **err) {
   const struct plan_record *caps = plan_find(plan, PLAN_CAPS);
   const struct plan_record *user = plan_find(plan, PLAN_USER);
@@ -461,7 +484,9 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd, 
     close(cwdfd);
     if (pivot_into(rootfd, &err) < 0) goto fail;
     close(rootfd);
-    if (finish_rootfs(plan, &err) < 0) goto fail;
+    if (set_sysctls(plan, &err) < 0 || finish_rootfs(plan, &err) < 0) goto fail;
+  } else if (set_sysctls(plan, &err) < 0) {
+    goto fail;
   }
   /* The pty comes from the container's own devpts, as runc's console socket does it, so
    * that the container sees it as /dev/pts/0 and /dev/console; the master goes back to
@@ -481,20 +506,6 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd, 
     if (setdomainname(d, strlen(d)) < 0) {
       berth_fail(&err, errno, "hostname", "setdomainname `%s`", d);
       goto fail;
-    }
-  }
-  for (size_t i = 0; i < plan->nrecords; i++) {
-    if (plan->records[i].tag != PLAN_SYSCTL) continue;
-    char *kv[2] = {0};
-    if (rec_strs(&plan->records[i], 0, kv, 2) == 2) {
-      char path[512];
-      snprintf(path, sizeof(path), "sys/%s", kv[0]);
-      for (char *p = path + 4; *p; p++)
-        if (*p == '.') *p = '/';
-      int rc = write_proc(path, kv[1], &err, "sysctl");
-      free(kv[0]);
-      free(kv[1]);
-      if (rc < 0) goto fail;
     }
   }
   if ((r = plan_find(plan, PLAN_OOM_SCORE_ADJ)) != NULL) {
