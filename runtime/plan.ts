@@ -9,6 +9,7 @@ import { deviceProgramRules, type CgroupJoin } from '../cgroups/index.js';
 import type { LinuxDeviceCgroup, RuntimeSpec } from '../oci/index.js';
 import { defaultDevices } from './defaults.js';
 import { BpfAccess, BpfDevice, DeviceFilterFlag, PlanWriter, i32, u32, u64 } from './protocol.js';
+import { checkSysctls } from './sysctl.js';
 
 /** mount(2) flags (linux/mount.h). */
 const MS = {
@@ -198,6 +199,7 @@ export function buildPlan(input: PlanInput): Buffer {
   if (spec.root?.readonly === true) plan.record('rootReadonly');
   if (spec.hostname !== undefined && spec.hostname !== '') plan.strings('hostname', spec.hostname);
   if (spec.domainname !== undefined && spec.domainname !== '') plan.strings('domainname', spec.domainname);
+  checkSysctls(linux.sysctl ?? {}, linux.namespaces ?? []);
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.strings('sysctl', key, value);
 
   const proc = spec.process;

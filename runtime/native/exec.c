@@ -1,6 +1,7 @@
 /* See exec.h. */
 #define _GNU_SOURCE
 #include "exec.h"
+#include "mount.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +15,33 @@
 #include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+
+/* runc's /dev/console: the pty slave bind-mounted over an empty file. The file is made and
+ * opened in /dev without following a link (a /dev the image or a volume shaped may hold
+ * `console -> /some/file`, which the bind would cover, CVE-2025-52565), and the bind goes
+ * from the slave's fd to the file's fd. */
+static int bind_console(int slave, const char *name, struct berth_error **err) {
+  cleanup_close int dev = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dev < 0) return berth_fail(err, errno, "tty", "open `/dev`");
+  struct stat st;
+  if (fstatat(dev, "console", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) &&
+      unlinkat(dev, "console", S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+    return berth_fail(err, errno, "tty", "remove `/dev/console`, which is neither a file nor a device");
+  int f = openat(dev, "console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (f < 0 && errno != EEXIST) return berth_fail(err, errno, "tty", "create `/dev/console`");
+  if (f >= 0) close(f);
+  cleanup_close int target = openat(dev, "console", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (target < 0) return berth_fail(err, errno, "tty", "open `/dev/console`");
+  if (fstat(target, &st) < 0) return berth_fail(err, errno, "tty", "stat `/dev/console`");
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+    return berth_fail(err, EEXIST, "tty", "`/dev/console` is neither a file nor a device");
+  if (bind_fd(slave, target, "", err) < 0) return berth_error_prefix(err, "bind `%s` to /dev/console", name);
+  return 0;
+}
 
 int setup_console(int console_fd, int mount_console, struct berth_error **err) {
   if (console_fd < 0) return berth_fail(err, EINVAL, "tty", "a terminal was asked for but there is no console socket");
@@ -27,13 +52,7 @@ int setup_console(int console_fd, int mount_console, struct berth_error **err) {
     return berth_fail(err, errno, "tty", "unlock the pty");
   cleanup_close int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) return berth_fail(err, errno, "tty", "open `%s`", name);
-  if (mount_console) {
-    /* runc's /dev/console: the pty slave bind-mounted over an empty file. */
-    int f = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (f >= 0) close(f);
-    if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
-      return berth_fail(err, errno, "tty", "bind `%s` to /dev/console", name);
-  }
+  if (mount_console && bind_console(slave, name, err) < 0) return -1;
   if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
     return berth_fail(err, errno, "tty", "dup2 the pty");
   if (ioctl(0, TIOCSCTTY, 0) < 0) return berth_fail(err, errno, "tty", "make the pty the controlling terminal");

@@ -24,6 +24,8 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <net/if.h>
 #include <sched.h>
@@ -40,6 +42,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -244,9 +247,50 @@ static int set_rlimits(const struct plan *plan, struct berth_error **err) {
   return 0;
 }
 
-static int write_file(const char *path, const char *value, struct berth_error **err, const char *stage) {
-  cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write_all(fd, value, strlen(value)) < 0) return berth_fail(err, errno, stage, "write `%s`", path);
+/* Writes value to /proc/<rel> of the container, but only to a file of procfs: /proc is
+ * the image's to shape (a symlink into a volume prepared with a self/oom_score_adj of its
+ * own), so the directory is checked to be procfs, the file is opened beneath it with no
+ * magic link followed, and the file's own filesystem is checked again before the write
+ * (CVE-2025-52881, what runc checks since). */
+static int write_proc(const char *rel, const char *value, struct berth_error **err, const char *stage) {
+  cleanup_close int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (proc < 0) return berth_fail(err, errno, stage, "open `/proc` to write `/proc/%s`", rel);
+  struct statfs sfs;
+  if (fstatfs(proc, &sfs) < 0) return berth_fail(err, errno, stage, "statfs `/proc`");
+  if (sfs.f_type != PROC_SUPER_MAGIC)
+    return berth_fail(err, EINVAL, stage, "write `/proc/%s`: `/proc` is not procfs (filesystem 0x%lx)", rel,
+                      (unsigned long)sfs.f_type);
+  struct open_how how = {.flags = O_WRONLY | O_NOCTTY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+  cleanup_close int fd = (int)syscall(SYS_openat2, proc, rel, &how, sizeof(how));
+  if (fd < 0) return berth_fail(err, errno, stage, "open `/proc/%s`", rel);
+  if (fstatfs(fd, &sfs) < 0) return berth_fail(err, errno, stage, "statfs `/proc/%s`", rel);
+  if (sfs.f_type != PROC_SUPER_MAGIC)
+    return berth_fail(err, EINVAL, stage, "write `/proc/%s`: it is not a procfs file (filesystem 0x%lx)", rel,
+                      (unsigned long)sfs.f_type);
+  if (write_all(fd, value, strlen(value)) < 0) return berth_fail(err, errno, stage, "write `/proc/%s`", rel);
+  return 0;
+}
+
+/* PLAN_SYSCTL: key (dots or slashes) and value, written under /proc/sys. Called after
+ * pivot_root and before the read-only paths: /proc/sys is one of them. */
+static int set_sysctls(const struct plan *plan, struct berth_error **err) {
+  for (size_t i = 0; i < plan->nrecords; i++) {
+    if (plan->records[i].tag != PLAN_SYSCTL) continue;
+    char *kv[2] = {0};
+    if (rec_strs(&plan->records[i], 0, kv, 2) != 2) {
+      free(kv[0]);
+      free(kv[1]);
+      return berth_fail(err, EINVAL, "sysctl", "malformed sysctl record");
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "sys/%s", kv[0]);
+    for (char *p = path + 4; *p; p++)
+      if (*p == '.') *p = '/';
+    int rc = write_proc(path, kv[1], err, "sysctl");
+    free(kv[0]);
+    free(kv[1]);
+    if (rc < 0) return -1;
+  }
   return 0;
 }
 
@@ -440,7 +484,9 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd, 
     close(cwdfd);
     if (pivot_into(rootfd, &err) < 0) goto fail;
     close(rootfd);
-    if (finish_rootfs(plan, &err) < 0) goto fail;
+    if (set_sysctls(plan, &err) < 0 || finish_rootfs(plan, &err) < 0) goto fail;
+  } else if (set_sysctls(plan, &err) < 0) {
+    goto fail;
   }
   /* The pty comes from the container's own devpts, as runc's console socket does it, so
    * that the container sees it as /dev/pts/0 and /dev/console; the master goes back to
@@ -462,24 +508,10 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd, 
       goto fail;
     }
   }
-  for (size_t i = 0; i < plan->nrecords; i++) {
-    if (plan->records[i].tag != PLAN_SYSCTL) continue;
-    char *kv[2] = {0};
-    if (rec_strs(&plan->records[i], 0, kv, 2) == 2) {
-      char path[512];
-      snprintf(path, sizeof(path), "/proc/sys/%s", kv[0]);
-      for (char *p = path + 10; *p; p++)
-        if (*p == '.') *p = '/';
-      int rc = write_file(path, kv[1], &err, "sysctl");
-      free(kv[0]);
-      free(kv[1]);
-      if (rc < 0) goto fail;
-    }
-  }
   if ((r = plan_find(plan, PLAN_OOM_SCORE_ADJ)) != NULL) {
     char v[16];
     snprintf(v, sizeof(v), "%d", (int32_t)rec_u32(r, 0));
-    if (write_file("/proc/self/oom_score_adj", v, &err, "oom-score-adj") < 0) goto fail;
+    if (write_proc("self/oom_score_adj", v, &err, "oom-score-adj") < 0) goto fail;
   }
   if (set_rlimits(plan, &err) < 0) goto fail;
   if (chdir(cwd) < 0) {

@@ -137,6 +137,33 @@ out:
   return rc;
 }
 
+/* The node `name` in dfd is the device asked for: same type and number. */
+static bool is_device(const struct stat *st, mode_t mode, dev_t dev) {
+  return (st->st_mode & S_IFMT) == (mode & S_IFMT) && st->st_rdev == dev;
+}
+
+/* Makes the device node `name` in the directory dfd, or keeps one already there that is
+ * the same device. Whatever else is there (a symlink an earlier container left in a /dev
+ * volume, a regular file) is removed and replaced: nothing is ever followed. A directory
+ * is an error. */
+static int make_node(int dfd, const char *name, mode_t mode, dev_t dev, const char *path, struct berth_error **err) {
+  if (mknodat(dfd, name, mode, dev) == 0) return 0;
+  if (errno != EEXIST) return berth_fail(err, errno, "device", "mknod `%s`", path);
+  struct stat st;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return berth_fail(err, errno, "device", "stat `%s`", path);
+  if (is_device(&st, mode, dev)) return 0;
+  if (S_ISDIR(st.st_mode))
+    return berth_fail(err, EEXIST, "device", "`%s` is a directory, not the device to create there", path);
+  if (unlinkat(dfd, name, 0) < 0)
+    return berth_fail(err, errno, "device", "remove `%s`, which is not the device to create there", path);
+  if (mknodat(dfd, name, mode, dev) < 0) return berth_fail(err, errno, "device", "mknod `%s`", path);
+  return 0;
+}
+
+/* One PLAN_DEVICE: u32 mode, major, minor, uid, gid, then the path. The node is made
+ * relative to its directory resolved inside the rootfs, and owner and mode are set through
+ * an O_PATH|O_NOFOLLOW fd of the node itself, checked to be that device: no step follows a
+ * symlink, so a prepared /dev cannot turn them onto a host file before pivot_root. */
 static int do_device(int rootfd, const struct plan_record *r, struct berth_error **err) {
   mode_t mode = rec_u32(r, 0);
   dev_t dev = makedev(rec_u32(r, 4), rec_u32(r, 8));
@@ -151,12 +178,19 @@ static int do_device(int rootfd, const struct plan_record *r, struct berth_error
   cleanup_close int dir = *path ? mkdir_in_root(rootfd, path, false, err) : fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
   *slash = '/';
   if (dir < 0) return -1;
-  int dfd = dir; /* an O_PATH fd works as the dirfd of the *at calls */
-  if (mknodat(dfd, slash + 1, mode, dev) < 0 && errno != EEXIST)
-    return berth_fail(err, errno, "device", "mknod `%s`", path);
-  if (fchownat(dfd, slash + 1, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-    return berth_fail(err, errno, "device", "chown `%s`", path);
-  if (fchmodat(dfd, slash + 1, mode & 07777, 0) < 0 && errno != EOPNOTSUPP)
+  const char *name = slash + 1;
+  if (make_node(dir, name, mode, dev, path, err) < 0) return -1;
+  cleanup_close int node = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (node < 0) return berth_fail(err, errno, "device", "open `%s`", path);
+  struct stat st;
+  if (fstat(node, &st) < 0) return berth_fail(err, errno, "device", "stat `%s`", path);
+  if (!is_device(&st, mode, dev)) return berth_fail(err, EEXIST, "device", "`%s` changed while it was made", path);
+  if (fchownat(node, "", uid, gid, AT_EMPTY_PATH) < 0) return berth_fail(err, errno, "device", "chown `%s`", path);
+  /* chmod(2) has no AT_EMPTY_PATH before fchmodat2 (Linux 6.6); the fd's magic link names
+   * the node just checked, whatever its path now leads to. */
+  char fpath[64];
+  fdpath(fpath, sizeof(fpath), node);
+  if (chmod(fpath, mode & 07777) < 0 && errno != EOPNOTSUPP)
     return berth_fail(err, errno, "device", "chmod `%s`", path);
   return 0;
 }
@@ -240,17 +274,63 @@ int pivot_into(int rootfd, struct berth_error **err) {
   return 0;
 }
 
-static int mask_path(const char *path, struct berth_error **err) {
+int bind_fd(int srcfd, int dstfd, const char *dst, struct berth_error **err) {
+  /* open_tree + move_mount (Linux 5.2) take both ends as fds; after pivot_root the
+   * /proc/self/fd paths of the fallback resolve through the container's own /proc. */
+  int tree = (int)syscall(SYS_open_tree, srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree >= 0) {
+    int rc = (int)syscall(SYS_move_mount, tree, "", dstfd, dst,
+                          MOVE_MOUNT_F_EMPTY_PATH | (*dst ? 0 : MOVE_MOUNT_T_EMPTY_PATH));
+    int e = errno;
+    close(tree);
+    if (rc < 0) return berth_fail(err, e, "mount", "move_mount");
+    return 0;
+  }
+  if (errno != ENOSYS) return berth_fail(err, errno, "mount", "open_tree");
+  char source[64], target[64];
+  fdpath(source, sizeof(source), srcfd);
+  if (*dst == '\0') fdpath(target, sizeof(target), dstfd);
+  if (mount(source, *dst ? dst : target, NULL, MS_BIND, NULL) < 0) return berth_fail(err, errno, "mount", "bind mount");
+  return 0;
+}
+
+/* The container's /dev/null, to mask files with: an O_PATH fd of the node itself, checked
+ * to be the null device (1:3), as runc checks it since CVE-2025-31133. Binding the path
+ * would follow whatever is there: a symlink from a prepared /dev volume to a file would be
+ * bound, writable, over /proc/timer_list. */
+static int open_dev_null(struct berth_error **err) {
+  int fd = open("/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return berth_fail(err, errno, "masked-paths", "open `/dev/null` to mask paths with");
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    int e = errno;
+    close(fd);
+    return berth_fail(err, e, "masked-paths", "stat `/dev/null`");
+  }
+  if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+    close(fd);
+    return berth_fail(
+        err, EINVAL, "masked-paths",
+        "`/dev/null` is not the null device (character device 1:3): masked paths cannot be masked with it");
+  }
+  return fd;
+}
+
+static int mask_path(const char *path, int *devnull, struct berth_error **err) {
   struct stat st;
   if (lstat(path, &st) < 0) {
     if (errno == ENOENT) return 0;
     return berth_fail(err, errno, "masked-paths", "stat `%s`", path);
   }
   /* A directory gets an empty read-only tmpfs, anything else /dev/null (which the plan's
-   * default devices put in place before this runs). */
-  int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k")
-                               : mount("/dev/null", path, NULL, MS_BIND, NULL);
-  if (rc < 0) return berth_fail(err, errno, "masked-paths", "mask `%s`", path);
+   * default devices put in place before this runs), bound from its checked fd. */
+  if (S_ISDIR(st.st_mode)) {
+    if (mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k") < 0)
+      return berth_fail(err, errno, "masked-paths", "mask `%s`", path);
+    return 0;
+  }
+  if (*devnull < 0 && (*devnull = open_dev_null(err)) < 0) return berth_error_prefix(err, "mask `%s`", path);
+  if (bind_fd(*devnull, AT_FDCWD, path, err) < 0) return berth_error_prefix(err, "mask `%s`", path);
   return 0;
 }
 
@@ -265,12 +345,13 @@ static int readonly_path(const char *path, struct berth_error **err) {
 }
 
 int finish_rootfs(const struct plan *plan, struct berth_error **err) {
+  cleanup_close int devnull = -1;
   for (size_t i = 0; i < plan->nrecords; i++) {
     const struct plan_record *r = &plan->records[i];
     if (r->tag != PLAN_MASK && r->tag != PLAN_READONLY) continue;
     cleanup_free char *path = rec_str(r, 0);
     if (path == NULL) return berth_fail(err, ENOMEM, "mount", "allocate");
-    if ((r->tag == PLAN_MASK ? mask_path(path, err) : readonly_path(path, err)) < 0) return -1;
+    if ((r->tag == PLAN_MASK ? mask_path(path, &devnull, err) : readonly_path(path, err)) < 0) return -1;
   }
   if (plan_find(plan, PLAN_ROOT_READONLY) != NULL) {
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)

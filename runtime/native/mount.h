@@ -16,6 +16,10 @@ int mkdir_in_root(int rootfd, const char *path, bool file, struct berth_error **
 /* Mounts the rootfs, runs the mount, device and symlink records in order; returns an
  * O_PATH fd of the rootfs. */
 int setup_rootfs(const struct plan *plan, struct berth_error **err);
+/* Bind mounts what srcfd names onto dst relative to dstfd (dst "" for dstfd itself),
+ * through the fds, never a path that could be swapped: open_tree and move_mount, or
+ * /proc/self/fd where the kernel has neither. */
+int bind_fd(int srcfd, int dstfd, const char *dst, struct berth_error **err);
 /* pivot_root into rootfd and detach the old root. */
 int pivot_into(int rootfd, struct berth_error **err);
 /* Masked and read-only paths, and the read-only root, after pivot_root. */
