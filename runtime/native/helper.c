@@ -619,6 +619,10 @@ int main(int argc, char **argv) {
       goto fail;
     }
   }
+  struct exec_pipes pipes;
+  const struct plan_record *piperec = plan_find(&plan, PLAN_EXEC_PIPES);
+  bool use_pipes = exec_wait && piperec != NULL && plan_find(&plan, PLAN_TTY) == NULL;
+  if (use_pipes && exec_pipes_open(&pipes, (rec_u32(piperec, 0) & BERTH_EXEC_PIPE_STDIN) != 0, &err) < 0) goto fail;
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) < 0) {
     berth_fail(&err, errno, "helper", "pipe");
@@ -630,9 +634,15 @@ int main(int argc, char **argv) {
     close(ready[0]);
     signal(SIGPIPE, SIG_DFL);
     if (console[0] >= 0) close(console[0]);
+    if (use_pipes && exec_pipes_child(&pipes, &err) < 0) {
+      report_error(reply_fd, err);
+      _exit(BERTH_HELPER_FAILED);
+    }
     container_main(&plan, ready[1], reply_fd, console[1]);
   }
   close(ready[1]);
+  for (int i = 0; use_pipes && i < 3; i++)
+    if (pipes.child[i] >= 0) close(pipes.child[i]);
   int tty_master = -1;
   if (exec_wait && console[0] >= 0) {
     close(console[1]);
@@ -658,7 +668,7 @@ int main(int argc, char **argv) {
       return BERTH_HELPER_FAILED;
     }
     if (reply_fd >= 0) close(reply_fd);
-    return exec_session(pid, tty_master);
+    return exec_session(pid, tty_master, use_pipes ? &pipes : NULL);
   }
   return 0;
 fail:

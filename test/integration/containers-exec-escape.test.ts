@@ -1,21 +1,28 @@
 /**
  * `berth exec` gives the container nothing of the host's (issue 12, "Secure by default"):
- * no fd of berth-helper reaches the container's paths (the CVE-2024-21626 class). The
- * helper held its cgroup2 directory open (O_CLOEXEC, but open) while the exec'd process
- * changed into its working directory and resolved its command, so `-w /proc/self/fd/3`
- * put the process in the host's `/sys/fs/cgroup/…`, from where `..` climbs to the host's
- * `/`, and `/proc/self/fd/3/../../…/x` ran a host file. The host holds a marker that the
- * container must never read and a script it must never run; the container may be refused
- * (125, 126 or 127) or run harmlessly, never see them. `run -w` is checked the same way.
+ *
+ * - No fd of berth-helper reaches the container's paths (the CVE-2024-21626 class). The
+ *   helper held its cgroup2 directory open (O_CLOEXEC, but open) while the exec'd process
+ *   changed into its working directory and resolved its command, so `-w /proc/self/fd/3`
+ *   put the process in the host's `/sys/fs/cgroup/…`, from where `..` climbs to the host's
+ *   `/`, and `/proc/self/fd/3/../../…/x` ran a host file. The host holds a marker that the
+ *   container must never read and a script it must never run; the container may be refused
+ *   (125, 126 or 127) or run harmlessly, never see them. `run -w` is checked the same way.
+ * - Without `-t` the exec'd process's stdout and stderr are pipes berth relays, never
+ *   berth's own terminal (which the process could read keystrokes from and set termios on);
+ *   with `-t` they are a pty from the container's own devpts.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { berthBin } from '../helpers/berth.js';
 import { setUpContainers, type ContainerHarness } from '../helpers/containers.js';
 import { checkPrerequisites } from '../helpers/require.js';
+import { withTerminal } from '../helpers/terminal.js';
 
-const skip = checkPrerequisites({ root: true, commands: ['docker-registry', 'skopeo', 'cc'] });
+const skip = checkPrerequisites({ root: true, commands: ['docker-registry', 'skopeo', 'cc', 'script'] });
 
 /** More `..` than any host path has components: from any directory this climbs to `/`. */
 const climb = '../'.repeat(24);
@@ -23,7 +30,7 @@ const climb = '../'.repeat(24);
 /** The fd numbers a helper could leave open: 3 (the plan, then the cgroup2 fd), 4 (the reply) and on. */
 const fds = [3, 4, 5, 6, 7, 8, 9];
 
-describe.skipIf(skip !== undefined)('exec and run give the container no fd of the host', () => {
+describe.skipIf(skip !== undefined)('exec and run give the container no fd or terminal of the host', () => {
   let h: ContainerHarness;
   /** A host directory outside every rootfs: /tmp/berth-escape-marker-<hex>. */
   let hostDir: string;
@@ -101,6 +108,72 @@ describe.skipIf(skip !== undefined)('exec and run give the container no fd of th
       expect(result.stdout + result.stderr, seen).not.toContain(secret);
       if (result.code !== 0) expect([125, 126, 127], seen).toContain(result.code);
     }
+  });
+
+  it.concurrent('exec without -t gives the process pipes, not berth\'s terminal; with -t a pty of the container\'s own', async ({ expect }) => {
+    await h.withContainer([], ['sleep', '60'], async (id) => {
+      const base = `${berthBin} --root ${h.root} exec`;
+      const links = 'for f in 0 1 2; do echo "fd$f=$(readlink /proc/$$/fd/$f)"; done';
+      const plain = await withTerminal(`${base} ${id} sh -c '${links}'`, '', { timeoutMs: 30_000 });
+      expect(plain.code, plain.output).toBe(0);
+      expect(plain.output).toMatch(/fd0=\/dev\/null/);
+      expect(plain.output).toMatch(/fd1=pipe:\[\d+\]/);
+      expect(plain.output).toMatch(/fd2=pipe:\[\d+\]/);
+      expect(plain.output).not.toMatch(/fd\d=\/dev\/pts/);
+      const interactive = await withTerminal(`${base} -i ${id} sh -c '${links}'`, '', { timeoutMs: 30_000 });
+      expect(interactive.code, interactive.output).toBe(0);
+      expect(interactive.output).toMatch(/fd0=pipe:\[\d+\]/);
+      expect(interactive.output).not.toMatch(/fd\d=\/dev\/pts/);
+      const tty = await withTerminal(`${base} -t ${id} sh -c '${links}'`, '', { timeoutMs: 30_000 });
+      expect(tty.code, tty.output).toBe(0);
+      for (const f of [0, 1, 2]) expect(tty.output).toContain(`fd${f}=/dev/pts/0`);
+    });
+  });
+
+  it.concurrent('exec relays stdin, stdout and stderr, with the status, and ends with 141 when its reader goes', async ({ expect }) => {
+    await h.withContainer([], ['sleep', '60'], async (id) => {
+      const both = await h.berth(['exec', id, 'sh', '-c', 'echo out; echo err >&2; exit 5']);
+      expect(both.code).toBe(5);
+      expect(both.stdout).toBe('out\n');
+      expect(both.stderr).toBe('err\n');
+      const piped = await h.berth(['exec', '-i', id, 'wc', '-c'], { input: 'x'.repeat(1 << 20) });
+      expect(piped.stdout.trim()).toBe(String(1 << 20));
+      // Input and output at once, more than a pipe holds: the relay never blocks on one of them.
+      const echoed = await h.berth(['exec', '-i', id, 'cat'], { input: 'y'.repeat(4 << 20), timeoutMs: 60_000 });
+      expect(echoed.code).toBe(0);
+      expect(echoed.stdout.length).toBe(4 << 20);
+      // A process left behind holding the pipes does not keep exec waiting (as with -t).
+      const behind = await h.berth(['exec', id, 'sh', '-c', 'sleep 30 & echo started'], { timeoutMs: 20_000 });
+      expect(behind.timedOut).toBe(false);
+      expect(behind.stdout).toBe('started\n');
+      expect(behind.ms).toBeLessThan(10_000);
+      const head = await withTerminal(`{ ${berthBin} --root ${h.root} exec ${id} yes; echo "status=$?" >&2; } | head -n 1 >/dev/null`, '', { timeoutMs: 30_000 });
+      expect(head.output).toContain('status=141');
+    });
+  });
+
+  it.concurrent('SIGINT to berth\'s process group reaches the exec\'d process through its pipes, as before', async ({ expect }) => {
+    await h.withContainer([], ['sleep', '60'], async (id) => {
+      const child = spawn(berthBin, ['--root', h.root, 'exec', id, 'sh', '-c', 'trap "echo got-int; exit 9" INT; echo ready; while :; do sleep 0.1; done'], {
+        detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      const code = new Promise<number | null>((resolve) => child.once('close', resolve));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "ready" from the exec'd process: ${out}`)), 20_000);
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (out.includes('ready')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      // A terminal's ^C: the foreground process group, berth and its helper.
+      process.kill(-(child.pid ?? 0), 'SIGINT');
+      expect(await code).toBe(9);
+      expect(out).toContain('got-int');
+    });
   });
 
   it('leaves no container, mount, process or cgroup behind', async () => {
