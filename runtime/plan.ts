@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../common/errors.js';
 import { deviceProgramRules, type CgroupJoin } from '../cgroups/index.js';
 import type { LinuxDeviceCgroup, RuntimeSpec } from '../oci/index.js';
 import { defaultDevices } from './defaults.js';
-import { BpfAccess, BpfDevice, DeviceFilterFlag, PlanWriter, i32, u32, u64 } from './protocol.js';
+import { BpfAccess, BpfDevice, DeviceFilterFlag, ExecPipeFlag, PlanWriter, i32, u32, u64 } from './protocol.js';
 import { checkSysctls } from './sysctl.js';
 
 /** mount(2) flags (linux/mount.h). */
@@ -277,6 +277,12 @@ export interface ExecPlanInput {
   readonly consoleSocket?: string | undefined;
   /** Do not wait for the process (runc exec -d): the helper reports it and exits. */
   readonly detach?: boolean | undefined;
+  /**
+   * Without a terminal: give the process pipes the helper relays to and from berth's stdio
+   * (stdin too with `stdin`, else /dev/null), never berth's fds, which may be the caller's
+   * terminal (`berth exec`, as docker's). Left out, it gets the helper's stdio as runc exec does.
+   */
+  readonly pipes?: { readonly stdin: boolean } | undefined;
 }
 
 /**
@@ -295,6 +301,9 @@ export function buildExecPlan(input: ExecPlanInput): Buffer {
   }
   addProcess(plan, input.process, 'No command given to exec');
   if (input.detach !== true) plan.record('execWait');
+  if (input.detach !== true && input.pipes !== undefined && input.process.terminal !== true) {
+    plan.record('execPipes', u32(input.pipes.stdin ? ExecPipeFlag.stdin : 0));
+  }
   if (input.consoleSocket !== undefined) plan.strings('consoleSocket', input.consoleSocket);
   return plan.finish();
 }

@@ -5,7 +5,7 @@
  */
 
 /** proto.h BERTH_PLAN_VERSION. */
-export const planVersion = 4;
+export const planVersion = 5;
 const planMagic = 'BPLN';
 /** proto.h BERTH_PLAN_MAX. */
 export const planMaxBytes = 4 << 20;
@@ -51,8 +51,13 @@ export const PlanTag = {
   hold: 31,
   deviceFilter: 32,
   deviceRule: 33,
+  /** exec without a terminal: pipes for the process's stdio, relayed by the helper (proto.h PLAN_EXEC_PIPES). */
+  execPipes: 34,
 } as const;
 export type PlanTagName = keyof typeof PlanTag;
+
+/** proto.h BERTH_EXEC_PIPE_* flags of the execPipes record. */
+export const ExecPipeFlag = { stdin: 1 } as const;
 
 /** proto.h BERTH_DEVICE_FILTER_* flags of the deviceFilter record. */
 export const DeviceFilterFlag = { optional: 1 } as const;

@@ -104,7 +104,9 @@ export class MonitoredTasks {
   /** Runs `process` in the task through berth-helper, which joins its cgroup and namespaces. */
   async exec(task: TaskRef, process: ExecProcessSpec, options: { readonly namespaces: readonly string[]; readonly stdio: ExecStdio }): Promise<ExecTask> {
     const cgroup = await this.#requireCgroup(task);
-    const plan = buildExecPlan({ process, pid: task.pid, namespaces: options.namespaces, cgroup: cgroup.joinTargets() });
+    const plan = buildExecPlan({
+      process, pid: task.pid, namespaces: options.namespaces, cgroup: cgroup.joinTargets(), pipes: { stdin: options.stdio.stdin },
+    });
     // Looked at again right before the helper joins: the task may have exited meanwhile.
     if (!sameProcess(task.pid, task.pidStart)) throw new FailedPreconditionError(`Container ${task.id} is not running`);
     return runExec(this.programs, plan, options.stdio);

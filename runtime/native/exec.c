@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -61,11 +62,45 @@ int setup_console(int console_fd, int mount_console, struct berth_error **err) {
   return 0;
 }
 
+int exec_pipes_open(struct exec_pipes *p, int with_stdin, struct berth_error **err) {
+  for (int i = 0; i < 3; i++)
+    p->child[i] = p->parent[i] = -1;
+  for (int i = with_stdin ? 0 : 1; i < 3; i++) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) return berth_fail(err, errno, "exec", "pipe for fd %d", i);
+    p->child[i] = i == 0 ? fds[0] : fds[1];
+    p->parent[i] = i == 0 ? fds[1] : fds[0];
+  }
+  return 0;
+}
+
+int exec_pipes_child(const struct exec_pipes *p, struct berth_error **err) {
+  for (int i = 0; i < 3; i++)
+    if (p->child[i] >= 0 && dup2(p->child[i], i) < 0)
+      return berth_fail(err, errno, "exec", "dup2 the pipe to fd %d", i);
+  return 0;
+}
+
+/* Copies what fd has to out; closes fd (sets it to -1) at its end, or when out is gone
+ * (EPIPE: the process then gets SIGPIPE on its next write, as it would writing to berth's
+ * stdout itself). */
+static void relay_pipe(int *fd, int out, char *buf, size_t len) {
+  ssize_t n = read(*fd, buf, len);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (n > 0 && write_all(out, buf, (size_t)n) == 0) return;
+  close(*fd);
+  *fd = -1;
+}
+
 static int status_code(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int exec_session(pid_t pid, int master) {
+int exec_session(pid_t pid, int master, struct exec_pipes *pipes) {
+  /* A write to berth's stdout once its reader is gone fails with EPIPE, handled below. */
+  signal(SIGPIPE, SIG_IGN);
+  int none[3] = {-1, -1, -1};
+  int *pp = pipes != NULL ? pipes->parent : none;
   sigset_t mask;
   sigemptyset(&mask);
   int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
@@ -82,19 +117,26 @@ int exec_session(pid_t pid, int master) {
     cfmakeraw(&t);
     raw = tcsetattr(0, TCSANOW, &t) == 0;
   }
-  bool in_open = master >= 0;
+  bool in_open = master >= 0 || pp[0] >= 0;
+  /* Our stdin is read only while the process's has room: a blocked write would stop the
+   * relay of its output, on which it may itself be blocked. */
+  bool in_room = false;
   bool exited = false;
   int status = 0;
   /* It may have exited before SIGCHLD was blocked: that signal is gone, so look once. */
   if (waitpid(pid, &status, WNOHANG) == pid) exited = true;
   char buf[16384];
-  while (!exited || master >= 0) {
-    struct pollfd fds[3] = {
+  while (!exited || master >= 0 || pp[1] >= 0 || pp[2] >= 0) {
+    bool to_pipe = in_open && pp[0] >= 0;
+    struct pollfd fds[6] = {
         {.fd = sfd, .events = POLLIN},
         {.fd = master, .events = POLLIN},
-        {.fd = in_open ? 0 : -1, .events = POLLIN},
+        {.fd = in_open && (!to_pipe || in_room) ? 0 : -1, .events = POLLIN},
+        {.fd = pp[1], .events = POLLIN},
+        {.fd = pp[2], .events = POLLIN},
+        {.fd = to_pipe && !in_room ? pp[0] : -1, .events = POLLOUT},
     };
-    int rc = poll(fds, 3, exited ? 100 : -1);
+    int rc = poll(fds, 6, exited ? 100 : -1);
     if (rc < 0 && errno != EINTR) break;
     if (rc == 0 && exited) break; /* output drained, or held by a process left behind */
     if (fds[0].revents & POLLIN) {
@@ -125,17 +167,31 @@ int exec_session(pid_t pid, int master) {
         master = -1;
       }
     }
+    if (fds[5].revents & POLLOUT) in_room = true;
+    if (fds[5].revents & (POLLERR | POLLHUP)) in_open = false; /* the process closed its stdin */
+    for (int i = 1; i < 3; i++)
+      if (pp[i] >= 0 && (fds[2 + i].revents & (POLLIN | POLLHUP | POLLERR))) relay_pipe(&pp[i], i, buf, sizeof(buf));
     if (in_open && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-      ssize_t n = read(0, buf, sizeof(buf));
+      /* PIPE_BUF at most into the pipe: a write that size fits the room POLLOUT promises. */
+      ssize_t n = read(0, buf, to_pipe ? PIPE_BUF : sizeof(buf));
+      in_room = false;
       if (n > 0 && master >= 0) {
         write_all(master, buf, (size_t)n);
-      } else if (n <= 0 && !(n < 0 && errno == EINTR)) {
+      } else if (n > 0 && pp[0] >= 0) {
+        /* EPIPE: the process closed its stdin, and the rest of ours is no one's. */
+        if (write_all(pp[0], buf, (size_t)n) < 0) n = 0;
+      }
+      if (n <= 0 && !(n < 0 && errno == EINTR)) {
         in_open = false;
         /* End of input: send the terminal's EOF character, as a shell on a pty expects. */
         if (master >= 0) write_all(master, "\x04", 1);
+        if (pp[0] >= 0) close(pp[0]);
+        pp[0] = -1;
       }
     }
   }
+  for (int i = 0; i < 3; i++)
+    if (pp[i] >= 0) close(pp[i]); /* held by a process left behind */
   if (!exited) {
     int st;
     if (waitpid(pid, &st, 0) == pid) status = st;

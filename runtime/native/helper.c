@@ -435,6 +435,26 @@ static char **collect(const struct plan *plan, uint16_t tag) {
   return v;
 }
 
+/* chdir into cwd resolved inside the root as create resolves every path (openat2
+ * RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: no `..` above it, no /proc/self/fd/N), then the
+ * check runc makes since CVE-2024-21626: the kernel sees the new cwd under the root. */
+static int enter_cwd(const char *cwd, struct berth_error **err) {
+  cleanup_close int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return berth_fail(err, errno, "cwd", "open `/`");
+  struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  cleanup_close int dir = (int)syscall(SYS_openat2, root, cwd, &how, sizeof(how));
+  if (dir < 0 && errno == ELOOP)
+    return berth_fail(err, ELOOP, "cwd", "chdir `%s` (resolved in the container without following /proc magic links)",
+                      cwd);
+  if (dir < 0 || fchdir(dir) < 0) return berth_fail(err, errno, "cwd", "chdir `%s`", cwd);
+  /* The raw syscall: a cwd outside the root reads "(unreachable)/...", which libc hides. */
+  char buf[4096];
+  long n = syscall(SYS_getcwd, buf, sizeof(buf));
+  if (n < 0) return berth_fail(err, errno, "cwd", "getcwd after chdir `%s`", cwd);
+  if (buf[0] != '/') return berth_fail(err, EPERM, "cwd", "chdir `%s`: the directory is outside the container", cwd);
+  return 0;
+}
+
 /* The container's first process: never returns. Reports an error on reply_fd before it is
  * ready; after that, on its stderr (the container's log) with exit status 126 or 127. */
 static void container_main(const struct plan *plan, int ready_fd, int reply_fd, int console_fd) {
@@ -447,6 +467,12 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd, 
     berth_fail(&err, EINVAL, "exec", "the plan has no command");
     goto fail;
   }
+  /* Before any path of the container is resolved (for exec this process is already in its
+   * mount namespace), every fd but the ones it passes on is closed: an fd of a host
+   * directory, such as the cgroup2 leaf's, would let `/proc/self/fd/N/..` reach the host's
+   * files from the working directory or the command (CVE-2024-21626; runc closes them so). */
+  int keep[] = {ready_fd, reply_fd, console_fd, cgroupns_fd};
+  if (close_fds_except(keep, sizeof(keep) / sizeof(keep[0]), &err) < 0) goto fail;
   if (setsid() < 0) {
     berth_fail(&err, errno, "tty", "setsid");
     goto fail;
@@ -514,10 +540,7 @@ static void container_main(const struct plan *plan, int ready_fd, int reply_fd, 
     if (write_proc("self/oom_score_adj", v, &err, "oom-score-adj") < 0) goto fail;
   }
   if (set_rlimits(plan, &err) < 0) goto fail;
-  if (chdir(cwd) < 0) {
-    berth_fail(&err, errno, "cwd", "chdir `%s`", cwd);
-    goto fail;
-  }
+  if (enter_cwd(cwd, &err) < 0) goto fail;
   if (find_command(argv[0], envp, command, sizeof(command), &err) < 0) goto fail;
   /* Only 0-2 reach the command: everything else is close-on-exec from here. */
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
@@ -627,6 +650,10 @@ int main(int argc, char **argv) {
       goto fail;
     }
   }
+  struct exec_pipes pipes;
+  const struct plan_record *piperec = plan_find(&plan, PLAN_EXEC_PIPES);
+  bool use_pipes = exec_wait && piperec != NULL && plan_find(&plan, PLAN_TTY) == NULL;
+  if (use_pipes && exec_pipes_open(&pipes, (rec_u32(piperec, 0) & BERTH_EXEC_PIPE_STDIN) != 0, &err) < 0) goto fail;
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) < 0) {
     berth_fail(&err, errno, "helper", "pipe");
@@ -638,9 +665,15 @@ int main(int argc, char **argv) {
     close(ready[0]);
     signal(SIGPIPE, SIG_DFL);
     if (console[0] >= 0) close(console[0]);
+    if (use_pipes && exec_pipes_child(&pipes, &err) < 0) {
+      report_error(reply_fd, err);
+      _exit(BERTH_HELPER_FAILED);
+    }
     container_main(&plan, ready[1], reply_fd, console[1]);
   }
   close(ready[1]);
+  for (int i = 0; use_pipes && i < 3; i++)
+    if (pipes.child[i] >= 0) close(pipes.child[i]);
   int tty_master = -1;
   if (exec_wait && console[0] >= 0) {
     close(console[1]);
@@ -666,7 +699,7 @@ int main(int argc, char **argv) {
       return BERTH_HELPER_FAILED;
     }
     if (reply_fd >= 0) close(reply_fd);
-    return exec_session(pid, tty_master);
+    return exec_session(pid, tty_master, use_pipes ? &pipes : NULL);
   }
   return 0;
 fail:

@@ -13,7 +13,7 @@
 #define BERTH_PROTO_H
 
 #define BERTH_PLAN_MAGIC "BPLN"
-#define BERTH_PLAN_VERSION 4
+#define BERTH_PLAN_VERSION 5
 #define BERTH_PLAN_MAX (4u << 20)
 
 /* Environment variables holding inherited fd numbers. */
@@ -78,8 +78,16 @@ enum plan_tag {
    * none: deny): u32 allow (0 or 1), u32 type (BPF_DEVCG_DEV_BLOCK or _CHAR, 0 for both),
    * i32 major and i32 minor (-1 for any), u32 access (BPF_DEVCG_ACC_* bits). */
   PLAN_DEVICE_RULE = 33,
-  PLAN_TAG_MAX = 34,
+  /* u32 flags (BERTH_EXEC_PIPE_*), with PLAN_EXEC_WAIT and no PLAN_TTY: the process's stdout
+   * and stderr (and with STDIN its stdin; else it keeps the helper's) are pipes the helper
+   * relays to and from its own, never the helper's fds themselves, which may be the
+   * caller's terminal (docker and podman give an exec without a tty pipes too). */
+  PLAN_EXEC_PIPES = 34,
+  PLAN_TAG_MAX = 35,
 };
+
+/* PLAN_EXEC_PIPES flags. */
+#define BERTH_EXEC_PIPE_STDIN 1u
 
 /* PLAN_DEVICE_FILTER flags. OPTIONAL: another mechanism (the v1 devices controller) enforces
  * the same rules, so a host that cannot load or attach device programs runs without it. */

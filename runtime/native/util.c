@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 int berth_fail(struct berth_error **err, int errnum, const char *stage, const char *fmt, ...) {
   if (err == NULL) return -1;
@@ -180,4 +181,20 @@ int recv_fd(int sock) {
   int fd;
   memcpy(&fd, CMSG_DATA(c), sizeof(int));
   return fd;
+}
+
+int close_fds_except(const int *keep, size_t n, struct berth_error **err) {
+  unsigned from = 3;
+  /* Each round closes up to the lowest kept fd not below `from`: n rounds at most. */
+  for (;;) {
+    long next = -1;
+    for (size_t i = 0; i < n; i++)
+      if (keep[i] >= 0 && (unsigned)keep[i] >= from && (next < 0 || keep[i] < next)) next = keep[i];
+    if (next < 0) break;
+    if ((unsigned)next > from && syscall(SYS_close_range, from, (unsigned)next - 1, 0) < 0)
+      return berth_fail(err, errno, "helper", "close_range %u-%ld", from, next - 1);
+    from = (unsigned)next + 1;
+  }
+  if (syscall(SYS_close_range, from, ~0U, 0) < 0) return berth_fail(err, errno, "helper", "close_range %u-", from);
+  return 0;
 }

@@ -44,5 +44,8 @@ int send_fd(int sock, int fd);
 int recv_fd(int sock);
 /* Reads an fd number from the environment variable name; -1 when unset or invalid. */
 int env_fd(const char *name);
+/* Closes every fd from 3 up but the n in keep (entries below 3 are ignored): what a
+ * process that is about to enter a container must not hold (CVE-2024-21626). */
+int close_fds_except(const int *keep, size_t n, struct berth_error **err);
 
 #endif

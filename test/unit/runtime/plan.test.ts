@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../../common/errors.js';
-import { buildHoldPlan, buildPlan, namespaceFlags, type HoldPlanInput } from '../../../runtime/plan.js';
+import { buildExecPlan, buildHoldPlan, buildPlan, namespaceFlags, type HoldPlanInput } from '../../../runtime/plan.js';
 import { PlanTag, planVersion, type PlanTagName } from '../../../runtime/protocol.js';
 import { buildSpec } from '../../../runtime/spec.js';
 
@@ -65,7 +65,7 @@ describe('buildHoldPlan', () => {
   it('is a plan of the current version: a new mount namespace only, the overlay rootfs, bind mounts, then hold', () => {
     const { version, records } = decode(buildHoldPlan(holdInput()));
     expect(version).toBe(planVersion);
-    expect(version).toBe(4);
+    expect(version).toBe(5);
     expect(records.map((r) => r.tag)).toEqual(['nsNew', 'rootfs', 'overlay', 'mount', 'mount', 'mount', 'hold']);
     expect(records[0]?.payload.readUInt32LE(0)).toBe(namespaceFlags.mount);
     expect(records[1]?.payload.toString()).toBe(`${dir}/rootfs`);
@@ -117,5 +117,21 @@ describe('buildPlan', () => {
     expect(tags.slice(1, 3)).toEqual(['rootfs', 'overlay']);
     expect(tags).not.toContain('hold');
     expect(records[2]?.payload.toString()).toBe(`lowerdir=${overlay.lowers.join(':')},upperdir=${overlay.upper},workdir=${overlay.work}`);
+  });
+});
+
+describe('buildExecPlan', () => {
+  const input = (terminal: boolean): Parameters<typeof buildExecPlan>[0] => ({
+    process: { user: { uid: 0, gid: 0 }, args: ['sh'], cwd: '/', terminal }, pid: 42, namespaces: ['mount'], cgroup: { tasks: [] },
+  });
+
+  it('asks for relayed pipes without a terminal, with the stdin flag when stdin is relayed', () => {
+    const pipes = (plan: Buffer): Buffer | undefined => decode(plan).records.find((r) => r.tag === 'execPipes')?.payload;
+    expect(pipes(buildExecPlan({ ...input(false), pipes: { stdin: false } }))?.readUInt32LE(0)).toBe(0);
+    expect(pipes(buildExecPlan({ ...input(false), pipes: { stdin: true } }))?.readUInt32LE(0)).toBe(1);
+    // A terminal is a pty of the container's own; runc's exec (no pipes asked) and -d keep the helper's stdio.
+    expect(pipes(buildExecPlan({ ...input(true), pipes: { stdin: true } }))).toBeUndefined();
+    expect(pipes(buildExecPlan(input(false)))).toBeUndefined();
+    expect(pipes(buildExecPlan({ ...input(false), pipes: { stdin: false }, detach: true }))).toBeUndefined();
   });
 });
