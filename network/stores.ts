@@ -96,7 +96,7 @@ export type HostBridge =
 export function hostBridge(name: string): HostBridge {
   const dir = `/sys/class/net/${name}`;
   if (!existsSync(dir)) return { kind: 'absent' };
-  if (!existsSync(`${dir}/bridge`)) return { kind: 'other' };
+  if (!isBridge(dir)) return { kind: 'other' };
   let mark = '';
   let busy = false;
   try {
@@ -108,6 +108,20 @@ export function hostBridge(name: string): HostBridge {
   return { kind: 'bridge', mark, busy };
 }
 
+/**
+ * Whether the link at `dir` (/sys/class/net/NAME) is a bridge. Its uevent's DEVTYPE is set
+ * before the link is registered; the bridge/ attribute directory comes a moment after
+ * (br_sysfs_addbr), so a bridge another berth is making right now would look like another
+ * kind of link there.
+ */
+function isBridge(dir: string): boolean {
+  try {
+    return /^DEVTYPE=bridge$/m.test(readFileSync(`${dir}/uevent`, 'utf8'));
+  } catch {
+    return existsSync(`${dir}/bridge`);
+  }
+}
+
 /** Marks a bridge as the store's (its ifalias). */
 export function markBridge(name: string, root: string): void {
   writeFileSync(`/sys/class/net/${name}/ifalias`, storeMark(root));
@@ -116,7 +130,7 @@ export function markBridge(name: string, root: string): void {
 /** The host's bridges (names in /sys/class/net with a bridge/ directory). */
 export function hostBridges(): string[] {
   try {
-    return readdirSync('/sys/class/net').filter((n) => existsSync(`/sys/class/net/${n}/bridge`));
+    return readdirSync('/sys/class/net').filter((n) => isBridge(`/sys/class/net/${n}`));
   } catch {
     return [];
   }
