@@ -45,6 +45,8 @@ export interface ContainerConfig {
   readonly securityOpt: readonly string[];
   readonly init: boolean;
   readonly ulimits: readonly Ulimit[];
+  /** --sysctl: namespaced kernel parameters (absent in containers made before berth had them). */
+  readonly sysctls?: Readonly<Record<string, string>> | undefined;
   readonly mounts: readonly MountRequest[];
   /** none, host, container:NAME, or the name of the network it was created on. */
   readonly networkMode: string;

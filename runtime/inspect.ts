@@ -48,6 +48,8 @@ export function inspectContainer(engine: ContainerEngine, view: ContainerView, l
       NetworkMode: c.networkMode, AutoRemove: c.autoRemove, CapAdd: c.capAdd, CapDrop: c.capDrop, Privileged: c.privileged,
       ReadonlyRootfs: c.readonlyRootfs, SecurityOpt: c.securityOpt, Init: c.init, Runtime: c.runtime,
       Ulimits: c.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+      // docker's omitempty: present only when set.
+      ...(c.sysctls === undefined ? {} : { Sysctls: { ...c.sysctls } }),
       Tmpfs: Object.fromEntries(c.mounts.filter((m) => m.type === 'tmpfs').map((m) => [m.destination, m.options.join(',')])),
       PortBindings: portMap(c.net?.portBindings ?? [], [], false), PublishAllPorts: c.net?.publishAll ?? false,
       Dns: c.net?.dns ?? [], DnsSearch: c.net?.dnsSearch ?? [], DnsOptions: c.net?.dnsOptions ?? [],

@@ -40,6 +40,7 @@ interface RunFlags extends ResourceFlags {
   readonly securityOpt: string[];
   readonly init?: boolean;
   readonly ulimit: string[];
+  readonly sysctl: string[];
   readonly stopSignal?: string;
   readonly stopTimeout?: string;
   readonly label: string[];
@@ -86,6 +87,7 @@ function containerFlags(command: Command): Command {
     .option('--security-opt <opt>', 'security options (no-new-privileges)', collect, [])
     .option('--init', 'run an init inside the container that forwards signals and reaps processes')
     .option('--ulimit <name=soft[:hard]>', 'ulimit options', collect, [])
+    .option('--sysctl <key=value>', 'set a namespaced kernel parameter (kernel.shm*, net.*, ...)', collect, [])
     .option('--stop-signal <signal>', 'signal to stop the container (default SIGTERM)')
     .option('--stop-timeout <seconds>', 'seconds to wait for the container to stop before killing it')
     .option('-l, --label <key=value>', 'set metadata on the container', collect, [])
@@ -200,7 +202,7 @@ export function createOptions(image: string, command: readonly string[], flags: 
     workdir: flags.workdir, user: flags.user, hostname: flags.hostname, tty: flags.tty === true, interactive: flags.interactive === true,
     autoRemove: flags.rm === true, readOnly: flags.readOnly === true, capAdd: flags.capAdd, capDrop: flags.capDrop,
     privileged: flags.privileged === true, securityOpt: flags.securityOpt, init: flags.init === true,
-    ulimits: flags.ulimit.map(parseUlimit), mounts, labels, stopSignal: flags.stopSignal, stopTimeout,
+    ulimits: flags.ulimit.map(parseUlimit), sysctls: sysctlFlags(flags.sysctl), mounts, labels, stopSignal: flags.stopSignal, stopTimeout,
     network: flags.network, networking: {
       ports: flags.publish.flatMap(parsePublish), publishAll: flags.publishAll === true, expose: flags.expose.flatMap(parseExpose),
       dns: flags.dns, dnsSearch: flags.dnsSearch, dnsOptions: flags.dnsOption, addHosts: flags.addHost, ip: flags.ip, mac: flags.macAddress,
@@ -235,3 +237,12 @@ export function readEnvFile(path: string): string[] {
   }
   return out;
 }
+
+/** --sysctl KEY=VALUE, as docker takes it (opts.ValidateSysctl: a value is required). */
+function sysctlFlags(values: readonly string[]): Record<string, string> {
+  for (const v of values) {
+    if (!v.includes('=') || v.startsWith('=')) throw new UsageError(`invalid argument "${v}" for "--sysctl" flag: sysctl '${v}' is not allowed`, { hint: 'Give KEY=VALUE, e.g. --sysctl net.ipv4.ip_forward=1' });
+  }
+  return keyValues(values);
+}
+

@@ -19,7 +19,7 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } fro
 import { processStartTime } from '../../common/process.js';
 import { trace } from '../../common/trace.js';
 import type { ImageRecord } from '../../image/index.js';
-import type { ImageConfig, RuntimeSpec } from '../../oci/index.js';
+import type { ImageConfig, LinuxNamespaceType, RuntimeSpec } from '../../oci/index.js';
 import { normalizeCgroupParent } from '../cgroups.js';
 import type { ContainerConfig, MountRequest, Ulimit } from '../config.js';
 import type { NetworkPlan } from '../container-network.js';
@@ -29,6 +29,7 @@ import { isValidName, randomName } from '../names.js';
 import type { NetworkRequest } from '../networking.js';
 import { checkResources, noResources, normalizeResources, ociResources, type ResourceConfig } from '../resources.js';
 import { parseSignal } from '../signals.js';
+import { checkSysctls } from '../sysctl.js';
 import { buildSpec, containerCommand, resolveUser, type MountInput } from '../spec.js';
 import { adjustSpec, type SpecAdjuster } from '../spec-adjust.js';
 import { ownedByMe, type ContainerView } from '../state.js';
@@ -56,6 +57,8 @@ export interface CreateOptions {
   readonly securityOpt?: readonly string[] | undefined;
   readonly init?: boolean | undefined;
   readonly ulimits?: readonly Ulimit[] | undefined;
+  /** --sysctl: namespaced kernel parameters, checked at create (runtime/sysctl.ts). */
+  readonly sysctls?: Readonly<Record<string, string>> | undefined;
   readonly mounts?: readonly MountRequest[] | undefined;
   readonly labels?: Readonly<Record<string, string>> | undefined;
   readonly stopSignal?: string | undefined;
@@ -132,11 +135,14 @@ async function resolve(ctx: EngineContext, options: CreateOptions): Promise<Reso
     path: args[0] ?? '', args: args.slice(1), autoRemove: options.autoRemove === true, readonlyRootfs: options.readOnly === true,
     privileged: options.privileged === true, capAdd: [...(options.capAdd ?? [])], capDrop: [...(options.capDrop ?? [])],
     securityOpt, init: options.init === true, ulimits: [...(options.ulimits ?? [])],
+    ...(options.sysctls === undefined || Object.keys(options.sysctls).length === 0 ? {} : { sysctls: { ...options.sysctls } }),
     mounts: [...(options.mounts ?? [])], networkMode: netPlan.networkMode, ...(netPlan.net === undefined ? {} : { net: netPlan.net }),
     logMaxSize: options.logMaxSize ?? defaultLogMaxSize, logMaxFiles: options.logMaxFiles ?? defaultLogMaxFiles, runtime: options.runtime ?? 'berth',
     resources, ...(options.cgroupParent === undefined ? {} : { cgroupParent: normalizeCgroupParent(options.cgroupParent) }),
   };
   const noNewPrivileges = securityOpt.some((o) => /^no-new-privileges(?::true|=true)?$/.test(o));
+  // Refused before anything is made when the container lacks the namespace that keeps one.
+  checkSysctls(config.sysctls ?? {}, containerNamespaces(config.networkMode).map((type) => ({ type })));
   return { id, image, exec, config, netPlan, noNewPrivileges, oci: ociResources(resources) };
 }
 
@@ -273,7 +279,7 @@ async function spec(ctx: EngineContext, r: Resolved, p: Prepared, options: Creat
     capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, noNewPrivileges: r.noNewPrivileges,
     rlimits: config.ulimits.map((u) => ({ type: u.name, soft: u.soft, hard: u.hard })), mounts: p.mounts,
     cgroupsPath: await ctx.deps.cgroups.cgroupsPath(r.id, config.cgroupParent), hostCapabilities: hostCaps, resources: r.oci.resources, devices: r.oci.devices,
-    namespaces: config.networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'],
+    namespaces: containerNamespaces(config.networkMode), ...(config.sysctls === undefined ? {} : { sysctl: config.sysctls }),
     joinNamespaces: joinNet === undefined ? {} : { network: joinNet },
   });
   const result = adjustSpec(built, options.specAdjusters ?? [], { id: r.id, dir: p.dir });
@@ -334,3 +340,9 @@ export async function createContainer(ctx: EngineContext, options: CreateOptions
   }, (w) => (options.onWarning ?? ((m: string) => ctx.warn(m)))(w));
   return ctx.now(r.id);
 }
+
+/** The namespaces a container gets of its own: all of docker's, the network one but with --network host. */
+function containerNamespaces(networkMode: string): LinuxNamespaceType[] {
+  return networkMode === 'host' ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'];
+}
+
