@@ -6,7 +6,7 @@
  * row.
  */
 import Database from 'better-sqlite3';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { directoryError, makeDirectorySync } from './fs.js';
 import { dirname } from 'node:path';
@@ -165,6 +165,32 @@ const migrations: readonly string[] = [
   `,
 ];
 
+/**
+ * The database holds every container's config (its environment, where secrets are
+ * passed): only root may read it, whatever the store root's mode (CVE-2021-41091 was about
+ * store directories other users could reach). A new one is made 0600, and SQLite gives its
+ * -wal and -shm files the database's mode; an older, readable one is made private again.
+ */
+function keepPrivate(path: string): void {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined) {
+    try {
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
+    } catch {
+      // Made meanwhile by another berth, or not makeable: the open below says what is wrong.
+    }
+    return;
+  }
+  if ((st.mode & 0o077) === 0) return;
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 /** An open metadata database. Close it when the command ends. */
 export class MetadataDb {
   readonly #db: Database;
@@ -176,6 +202,7 @@ export class MetadataDb {
   /** Opens (creating and migrating if needed) the database at `path`. */
   static open(path: string): MetadataDb {
     makeDirectorySync(dirname(path), 0o700);
+    keepPrivate(path);
     let db: Database;
     try {
       db = new Database(path, { timeout: 30_000, nativeBinding: nativeBinding() });
