@@ -68,6 +68,22 @@ export function run(command: string, args: readonly string[], options: RunOption
   });
 }
 
+/**
+ * Runs `command` (stdin /dev/null) to the end of its output and resolves with its status and
+ * what it printed, whatever the status (128 when a signal ended it).
+ */
+export function runStatus(command: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
+  });
+}
+
 /** Runs a command and returns its standard output as UTF-8 text. */
 export async function runText(command: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
   return (await run(command, args, options)).stdout.toString('utf8');

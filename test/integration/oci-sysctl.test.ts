@@ -9,22 +9,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berthBin, requireBuilt } from '../helpers/berth.js';
 import { buildProbe } from '../helpers/containers.js';
-import { makeTempDir, removeDir, runText } from '../helpers/exec.js';
+import { makeTempDir, removeDir, runStatus, runText } from '../helpers/exec.js';
 import { checkPrerequisites } from '../helpers/require.js';
 
 const skip = checkPrerequisites({ root: true, commands: ['cc', 'nsenter'] });
 
-function exited(command: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
-}
+const exited = runStatus;
 
 describe.skipIf(skip !== undefined)('berth oci: sysctls', () => {
   let work: string;
