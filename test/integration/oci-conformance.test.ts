@@ -10,14 +10,15 @@
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { RuntimeSpec } from '../../oci/index.js';
 import { allCapabilities } from '../../runtime/defaults.js';
 import { hostCapabilities } from '../../runtime/host.js';
 import { berthBin } from '../helpers/berth.js';
+import { cgroupDirs, removeEmptyCgroup } from '../helpers/cgroups.js';
 import { makeTempDir, removeDir } from '../helpers/exec.js';
 import { busyboxImage } from '../helpers/fixtures.js';
 import { writeOciLayout } from '../helpers/oci-layout.js';
@@ -66,12 +67,6 @@ describe.skipIf(skip !== undefined)('berth oci and the runtime spec', () => {
     return unpacked.bundle;
   }
 
-  /** The directories of cgroup `relative` (below each hierarchy's mount) that exist. */
-  async function cgroupDirs(relative: string): Promise<string[]> {
-    const hierarchies = await readdir('/sys/fs/cgroup');
-    return hierarchies.map((h) => join('/sys/fs/cgroup', h, relative)).filter((d) => existsSync(d));
-  }
-
   beforeAll(async () => {
     work = await makeTempDir('oci-conformance');
     const layout = join(work, 'layout');
@@ -81,9 +76,7 @@ describe.skipIf(skip !== undefined)('berth oci and the runtime spec', () => {
 
   afterAll(async () => {
     for (const id of made) await oci(['delete', '--force', id]).catch(() => undefined);
-    for (const rel of [`berth-oci/conf-${tag}/rel`, `berth-oci/conf-${tag}`, `conf-abs-${tag}/leaf`, `conf-abs-${tag}`]) {
-      for (const dir of await cgroupDirs(rel)) await rmdir(dir).catch(() => undefined);
-    }
+    for (const rel of [`berth-oci/conf-${tag}/rel`, `berth-oci/conf-${tag}`, 'berth-oci', `conf-abs-${tag}/leaf`, `conf-abs-${tag}`]) await removeEmptyCgroup(rel);
     await unpacked?.remove();
     if (work !== undefined) await removeDir(work);
   });

@@ -10,6 +10,7 @@ import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berthBin, requireBuilt } from '../helpers/berth.js';
+import { removeEmptyCgroup } from '../helpers/cgroups.js';
 import { buildProbe, parseProbe, sleep } from '../helpers/containers.js';
 import { makeTempDir, removeDir, runStatus } from '../helpers/exec.js';
 import { checkPrerequisites } from '../helpers/require.js';
@@ -51,6 +52,7 @@ describe.skipIf(skip !== undefined)('berth oci with a terminal: the /dev/console
   afterAll(async () => {
     if (work !== undefined) {
       await exited(berthBin, oci(['delete', '--force', 'console-link'])).catch(() => undefined);
+      await removeEmptyCgroup('berth-oci');
       await removeDir(work);
     }
   });

@@ -8,6 +8,7 @@ import { copyFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berthBin, requireBuilt } from '../helpers/berth.js';
+import { removeEmptyCgroup } from '../helpers/cgroups.js';
 import { buildProbe } from '../helpers/containers.js';
 import { makeTempDir, removeDir, runStatus, runText } from '../helpers/exec.js';
 import { checkPrerequisites } from '../helpers/require.js';
@@ -34,6 +35,7 @@ describe.skipIf(skip !== undefined)('berth oci: sysctls', () => {
   afterAll(async () => {
     if (work === undefined) return;
     for (const id of ids) await exited(berthBin, oci(['delete', '--force', id])).catch(() => undefined);
+    await removeEmptyCgroup('berth-oci');
     await removeDir(work);
   });
 
