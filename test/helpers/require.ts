@@ -37,3 +37,25 @@ export function skipReason(missing: readonly string[]): string | undefined {
   if (integrationRequired()) throw new Error(`Integration prerequisite missing under CI: ${reason} (run "scripts/setup.sh")`);
   return reason;
 }
+
+/**
+ * A gate for the root-only part of a unit file (whiteout devices, trusted.* xattrs, chown):
+ * `reason` skips it where root is missing, `title(t)` says so in its name, and `check`
+ * (its beforeAll) fails it where {@link integrationRequired} says root must be there.
+ */
+export function rootGate(): { readonly reason: string | undefined; title(t: string): string; check(): void } {
+  let reason: string | undefined;
+  let error: unknown;
+  try {
+    reason = checkPrerequisites({ root: true });
+  } catch (err) {
+    error = err;
+  }
+  return {
+    reason,
+    title: (t) => (reason === undefined ? t : `${t} (skipped: ${reason})`),
+    check: () => {
+      if (error !== undefined) throw error;
+    },
+  };
+}

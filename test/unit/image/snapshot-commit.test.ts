@@ -20,7 +20,7 @@ import { ContentStore } from '../../../image/content-store.js';
 import { commitUpper, type CommittedLayer } from '../../../image/snapshot-commit.js';
 import { Snapshotter } from '../../../image/snapshots.js';
 import type { Digest } from '../../../oci/index.js';
-import { checkPrerequisites } from '../../helpers/require.js';
+import { rootGate } from '../../helpers/require.js';
 import { diffTrees, formatDifferences, snapshotTree } from '../../helpers/tree.js';
 
 const S_IFCHR = 0o020000;
@@ -281,18 +281,10 @@ describe('Snapshotter.commit', () => {
   });
 });
 
-let rootReason: string | undefined;
-let rootError: unknown;
-try {
-  rootReason = checkPrerequisites({ root: true });
-} catch (err) {
-  rootError = err;
-}
+const asRoot = rootGate();
 
-describe.skipIf(rootReason)(`commitUpper with whiteouts, owners and privileged xattrs${rootReason === undefined ? '' : ` (skipped: ${rootReason})`}`, () => {
-  beforeAll(() => {
-    if (rootError !== undefined) throw rootError;
-  });
+describe.skipIf(asRoot.reason)(asRoot.title('commitUpper with whiteouts, owners and privileged xattrs'), () => {
+  beforeAll(asRoot.check);
   const fsx = () => loadFsx();
   const whiteout = (path: string) => fsx().mknod(join(upper, path), S_IFCHR, 0, 0);
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadFsx } from '../../../common/sys/index.js';
 import { containerChanges, type Change } from '../../../runtime/diff.js';
-import { checkPrerequisites } from '../../helpers/require.js';
+import { rootGate } from '../../helpers/require.js';
 
 const S_IFCHR = 0o020000;
 
@@ -82,18 +82,10 @@ describe('containerChanges', () => {
   });
 });
 
-let rootReason: string | undefined;
-let rootError: unknown;
-try {
-  rootReason = checkPrerequisites({ root: true });
-} catch (err) {
-  rootError = err;
-}
+const asRoot = rootGate();
 
-describe.skipIf(rootReason)(`containerChanges with whiteouts and opaque directories${rootReason === undefined ? '' : ` (skipped: ${rootReason})`}`, () => {
-  beforeAll(() => {
-    if (rootError !== undefined) throw rootError;
-  });
+describe.skipIf(asRoot.reason)(asRoot.title('containerChanges with whiteouts and opaque directories'), () => {
+  beforeAll(asRoot.check);
   const fsx = () => loadFsx();
   const whiteout = (dir: string, path: string) => fsx().mknod(join(dir, path), S_IFCHR, 0, 0);
   const opaque = (dir: string, path: string) => fsx().lsetxattr(join(dir, path), 'trusted.overlay.opaque', Buffer.from('y'));

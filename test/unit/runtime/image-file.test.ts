@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadFsx } from '../../../common/sys/index.js';
 import { maxSymlinkHops, readImageFile, resolveImagePath } from '../../../runtime/image-file.js';
-import { checkPrerequisites } from '../../helpers/require.js';
+import { rootGate } from '../../helpers/require.js';
 
 const S_IFCHR = 0o020000;
 
@@ -109,18 +109,10 @@ describe('readImageFile follows symlinks inside the image, never out to the host
   });
 });
 
-let rootReason: string | undefined;
-let rootError: unknown;
-try {
-  rootReason = checkPrerequisites({ root: true });
-} catch (err) {
-  rootError = err;
-}
+const asRoot = rootGate();
 
-describe.skipIf(rootReason)(`readImageFile with whiteouts and opaque directories${rootReason === undefined ? '' : ` (skipped: ${rootReason})`}`, () => {
-  beforeAll(() => {
-    if (rootError !== undefined) throw rootError;
-  });
+describe.skipIf(asRoot.reason)(asRoot.title('readImageFile with whiteouts and opaque directories'), () => {
+  beforeAll(asRoot.check);
   const whiteout = (dir: string, path: string) => loadFsx().mknod(join(dir, path), S_IFCHR, 0, 0);
   const opaque = (dir: string, path: string) => loadFsx().lsetxattr(join(dir, path), 'trusted.overlay.opaque', Buffer.from('y'));
 
